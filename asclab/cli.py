@@ -1,0 +1,321 @@
+"""The ``asclab`` command: run the workbook, make the data, fetch weights, measure models, grade.
+
+Every subcommand imports what it needs when it runs, so ``asclab --help`` answers at once.
+A library error (a missing file, a bad value, a broken dataset) is printed as one line and exits with 2;
+``asclab --debug ...`` shows the traceback instead.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+EXIT_FAILED = 1      # the command ran, but something it ran failed (a notebook, a submission)
+EXIT_USAGE = 2       # bad input: argparse errors and library errors
+
+
+class CommandError(Exception):
+    """An error the user can fix; printed as one line."""
+
+
+def _import(module: str):
+    """Import an asclab module at the moment a command needs it."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and (module == e.name or module.startswith(e.name + ".")):
+            raise CommandError(f"{module} is not available in this installation ({e})") from e
+        raise
+
+
+def _profile_choices() -> list[str]:
+    # asclab.profiles holds only dataclasses: importing it keeps --help fast
+    return list(_import("asclab.profiles").PROFILES)
+
+
+# --- asclab run -----------------------------------------------------------------------------------------
+def cmd_run(args) -> int:
+    workbook = _import("asclab.workbook")
+    summary = workbook.run_notebooks(
+        profile=args.profile,
+        overrides=workbook.parse_overrides(args.param),
+        notebooks=args.notebooks,
+        out_dir=args.out,
+        nb_dir=args.notebook_dir,
+        cell_timeout=args.timeout,
+        progress=not args.no_progress,
+    )
+    return 0 if summary.ok else EXIT_FAILED
+
+
+# --- asclab data ----------------------------------------------------------------------------------------
+def _synthetic_complete(synthetic, root: Path) -> bool:
+    is_complete = getattr(synthetic, "is_complete", None)
+    if callable(is_complete):
+        return bool(is_complete(root))
+    return (root / ".complete").exists()
+
+
+def cmd_data_synth(args) -> int:
+    profile = _import("asclab.profiles").get(args.profile)
+    if profile.dataset != "synthetic":
+        message = (f"profile {profile.name!r} uses the real TAU22 download, not synthetic data "
+                   "(see README: Real data)")
+        if args.if_absent:
+            print(f"{message}: nothing to synthesize")
+            return 0
+        raise ValueError(message + ": choose --profile smoke or demo")
+    synthetic = _import("asclab.synthetic")
+    root = Path(args.root) if args.root else Path(synthetic.default_root(profile.name, args.seed))
+    if args.if_absent and _synthetic_complete(synthetic, root):
+        print(f"synthetic dataset ({profile.name}, seed {args.seed}) already complete at {root}: skipping")
+        return 0
+    result = synthetic.synthesize(root, profile.name, args.seed)
+    print(f"synthetic dataset ({profile.name}, seed {args.seed}) at {result if result is not None else root}")
+    return 0
+
+
+def _count(values) -> dict:
+    counts: dict = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    return counts
+
+
+def cmd_data_check(args) -> int:
+    data = _import("asclab.data")
+    dataset = data.TAU22(args.root)
+    clips = dataset.clips
+    print(f"TAU22 dataset at {dataset.root}: {len(clips)} clips in meta.csv")
+    for name in (*data.SPLITS, "test"):
+        label = f"{name}%" if name != "test" else "test"
+        print(f"  split {label:>5}: {len(dataset.split(name))} clips")
+    by_device = _count(c.device for c in clips)
+    by_scene = _count(c.scene for c in clips)
+    print("  devices: " + ", ".join(f"{d}={by_device.get(d, 0)}" for d in data.DEVICES))
+    print("  scenes:  " + ", ".join(f"{s}={by_scene.get(s, 0)}" for s in data.SCENES))
+    print("ok")
+    return 0
+
+
+# --- asclab weights -------------------------------------------------------------------------------------
+def cmd_weights_fetch(args) -> int:
+    pretrained = _import("asclab.models.pretrained")
+    if args.force:
+        path = pretrained.fetch(args.name, args.dir, force=True)
+    else:
+        path = pretrained.fetch(args.name, args.dir)
+    print(f"{args.name}: {path}")
+    return 0
+
+
+def cmd_weights_list(args) -> int:
+    pretrained = _import("asclab.models.pretrained")
+    rows = []
+    for name in pretrained.WEIGHT_FILES:
+        status = "available" if pretrained.is_available(name, args.dir) else "missing"
+        rows.append((name, status, pretrained.expected_path(name, args.dir), pretrained.weight_url(name)))
+    print(format_table(("name", "status", "expected path", "download"), rows))
+    print("fetch one with `asclab weights fetch NAME`, or download it by hand to the expected path")
+    return 0
+
+
+# --- asclab complexity ----------------------------------------------------------------------------------
+def cmd_complexity(args) -> int:
+    registry = _import("asclab.models.registry")
+    complexity = _import("asclab.complexity")
+    if args.profile:
+        model = registry.build(args.name, _import("asclab.profiles").get(args.profile))
+    else:
+        model = registry.build(args.name)
+    input_size = (1, 1, 256, args.frames)
+    report = complexity.measure(model, input_size=input_size).report()
+    scale = f", {args.profile} profile" if args.profile else ""
+    print(f"{args.name} (input {list(input_size)}{scale})")
+    print(report)
+    return 0
+
+
+# --- asclab student-copy / grade ------------------------------------------------------------------------
+def cmd_student_copy(args) -> int:
+    exercises = _import("asclab.exercises")
+    nb_dir = Path(args.notebooks) if args.notebooks else _import("asclab.workbook").notebooks_dir()
+    result = exercises.write_student_copies(nb_dir, Path(args.out))
+    if isinstance(result, (list, tuple)):
+        for path in result:
+            print(path)
+    print(f"student copies in {args.out}")
+    return 0
+
+
+def cmd_grade(args) -> int:
+    grade = _import("asclab.grade")
+    options = {"profile": args.profile}
+    if args.timeout is not None:
+        options["timeout"] = args.timeout
+    if args.out:
+        options["out_dir"] = Path(args.out)
+    result = grade.grade(Path(args.submissions), **options)
+    if isinstance(result, (str, Path)):
+        print(result)
+    return EXIT_FAILED if getattr(result, "ok", True) is False else 0
+
+
+# --- asclab profiles ------------------------------------------------------------------------------------
+def format_table(header, rows) -> str:
+    """A markdown pipe table with padded columns: readable in a terminal, pasteable into the README."""
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in cells]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def profiles_table() -> str:
+    """The three profiles side by side: the table in the README."""
+    profiles = _import("asclab.profiles").PROFILES
+    header = ("profile", "dataset", "splits (%)", "teachers", "systems",
+              "teacher epochs", "student epochs", "QAT epochs", "what it is for")
+    rows = []
+    for p in profiles.values():
+        dataset = p.dataset
+        if p.dataset == "synthetic":
+            dataset = f"synthetic ({p.synth_train_segments}+{p.synth_test_segments} segments/class)"
+        teachers = ", ".join(p.teachers)
+        if p.teacher_widths:
+            widths = ", ".join(f"{k:g}->{v:g}" for k, v in p.teacher_widths.items())
+            teachers += f" (width {widths})"
+        rows.append((p.name, dataset, ", ".join(str(s) for s in p.splits), teachers, ", ".join(p.systems),
+                     p.teacher_epochs, p.student_epochs, p.qat_epochs, p.description))
+    return format_table(header, rows)
+
+
+def cmd_profiles(args) -> int:
+    print(profiles_table())
+    return 0
+
+
+# --- the parser -----------------------------------------------------------------------------------------
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _param(text: str) -> str:
+    if "=" not in text or not text.partition("=")[0].strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"expected key=value with a Python name as key, got {text!r}")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    profiles = _profile_choices()
+    parser = argparse.ArgumentParser(
+        prog="asclab",
+        description="asclab: a workbook for low-complexity acoustic scene classification (DCASE2024 Task 1).",
+        epilog="Start with `asclab data synth --profile demo --if-absent` and `asclab run --profile demo`.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    # --debug also works after the subcommand; SUPPRESS keeps it from resetting the top-level value
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("run", parents=[debug], help="run the notebooks headless with papermill",
+                       description="Execute the notebooks in order; results go to runs/<profile>-<time>/.")
+    p.add_argument("--profile", default="demo", choices=profiles, help="smoke | demo | paper (default demo)")
+    p.add_argument("-p", "--param", action="append", default=[], type=_param, metavar="KEY=VALUE",
+                   help="inject a notebook parameter, e.g. -p SEED=1 -p DATA_DIR=/data/tau22 (repeatable)")
+    p.add_argument("--notebooks", nargs="+", metavar="N", help="run only these, e.g. --notebooks 01 03")
+    p.add_argument("--out", metavar="DIR", help="where run folders go (default runs/)")
+    p.add_argument("--timeout", type=_positive_float, metavar="S", help="seconds one cell may run (default no limit)")
+    p.add_argument("--notebook-dir", metavar="DIR", help="run notebooks from here (default: the repository's notebooks/)")
+    p.add_argument("--no-progress", action="store_true", help="no papermill progress bars")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("data", parents=[debug], help="make the synthetic dataset or check a real one")
+    data_sub = p.add_subparsers(dest="data_command", metavar="ACTION")
+    data_sub.required = True
+    q = data_sub.add_parser("synth", parents=[debug], help="generate the embedded synthetic dataset")
+    q.add_argument("--profile", default="demo", choices=profiles)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--root", metavar="DIR", help="where to write it (default: under ASCLAB_HOME)")
+    q.add_argument("--if-absent", action="store_true", help="do nothing if a complete dataset is already there")
+    q.set_defaults(func=cmd_data_synth)
+    q = data_sub.add_parser("check", parents=[debug], help="validate a TAU22 download and summarize it")
+    q.add_argument("root", metavar="ROOT", help="the TAU Urban Acoustic Scenes 2022 Mobile development folder")
+    q.set_defaults(func=cmd_data_check)
+
+    p = sub.add_parser("weights", parents=[debug], help="pre-trained EfficientAT weights")
+    weights_sub = p.add_subparsers(dest="weights_command", metavar="ACTION")
+    weights_sub.required = True
+    q = weights_sub.add_parser("fetch", parents=[debug], help="download one checkpoint")
+    q.add_argument("name", help="an EfficientAT checkpoint name, e.g. dymn10_as (see `asclab weights list`)")
+    q.add_argument("--dir", metavar="DIR", help="weights folder (default: $ASCLAB_WEIGHTS or under ASCLAB_HOME)")
+    q.add_argument("--force", action="store_true", help="download again even if a good file is there")
+    q.set_defaults(func=cmd_weights_fetch)
+    q = weights_sub.add_parser("list", parents=[debug], help="known checkpoints and whether they are present")
+    q.add_argument("--dir", metavar="DIR", help="weights folder (default: $ASCLAB_WEIGHTS or under ASCLAB_HOME)")
+    q.set_defaults(func=cmd_weights_list)
+
+    p = sub.add_parser("complexity", parents=[debug], help="parameters, MACs and the DCASE verdict of a model")
+    p.add_argument("name", help="a registry name: model1..model6, system1..system3, baseline")
+    p.add_argument("--frames", type=int, default=64, help="time frames of the input (default 64: one second)")
+    p.add_argument("--profile", choices=profiles, help="build a teacher at this profile's width (default: the paper's)")
+    p.set_defaults(func=cmd_complexity)
+
+    p = sub.add_parser("student-copy", parents=[debug], help="write notebooks with the solutions stubbed out")
+    p.add_argument("--notebooks", metavar="DIR", help="source notebooks (default: the repository's notebooks/)")
+    p.add_argument("--out", default="student", metavar="DIR", help="output folder (default student/)")
+    p.set_defaults(func=cmd_student_copy)
+
+    p = sub.add_parser("grade", parents=[debug], help="run and check student submissions")
+    p.add_argument("submissions", metavar="SUBMISSIONS", help="a folder of submitted notebooks")
+    p.add_argument("--profile", default="smoke", choices=profiles)
+    p.add_argument("--timeout", type=_positive_float, default=None, metavar="S", help="seconds per cell")
+    p.add_argument("--out", metavar="DIR", help="where grading reports go")
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("profiles", parents=[debug], help="show the smoke, demo and paper profiles")
+    p.set_defaults(func=cmd_profiles)
+    return parser
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    if isinstance(exc, (CommandError, OSError, ValueError)):
+        return True
+    data = sys.modules.get("asclab.data")  # a DatasetError can only come from an imported asclab.data
+    dataset_error = getattr(data, "DatasetError", None)
+    return isinstance(dataset_error, type) and isinstance(exc, dataset_error)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("asclab: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug or not _is_user_error(exc):
+            raise
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        if not isinstance(exc, CommandError):
+            message = f"{type(exc).__name__}: {message}"
+        print(f"asclab: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def console_main() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    console_main()

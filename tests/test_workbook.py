@@ -1,0 +1,177 @@
+"""The papermill runner: tiny notebooks, one that raises, one that is not JSON, one whose kernel dies."""
+from __future__ import annotations
+
+import json
+import textwrap
+
+import nbformat
+import pytest
+
+from asclab import workbook
+
+PARAMETERS = textwrap.dedent("""\
+    PROFILE = "demo"
+    SEED = 0
+    DATA_DIR = None
+    OUT_DIR = "runs/latest/scratch"
+    INTERACTIVE = True
+    LR = 0.1
+    FLAG = False
+    NAME = "default"
+""")
+
+WRITE_METRICS = textwrap.dedent("""\
+    import json, pathlib
+    out = pathlib.Path(OUT_DIR)
+    out.mkdir(parents=True, exist_ok=True)
+    pathlib.Path("figures").mkdir(exist_ok=True)
+    pathlib.Path("figures", "{stem}.txt").write_text("a figure")
+    metrics = {{"macro_acc": {acc}, "n_clips": 3, "profile": PROFILE, "seed": SEED, "lr": LR,
+               "flag": FLAG, "name": NAME, "interactive": INTERACTIVE, "per_class": {{"bus": 0.5}}}}
+    (out / "metrics.json").write_text(json.dumps(metrics))
+""")
+
+
+def make_notebook(path, body_cells, kernelspec=True):
+    nb = nbformat.v4.new_notebook()
+    if kernelspec:  # a notebook written by a tool may carry no kernelspec: the runner must cope
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell(PARAMETERS)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}\n\nLearning goals:\n- run"), params]
+    nb.cells += [nbformat.v4.new_code_cell(src) for src in body_cells]
+    nbformat.write(nb, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def workbook_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("repo")
+    nb_dir = root / "notebooks"
+    nb_dir.mkdir()
+    make_notebook(nb_dir / "01_good.ipynb", [WRITE_METRICS.format(stem="01_good", acc=0.75)])
+    make_notebook(nb_dir / "02_broken.ipynb", ["x = 1 / 0", WRITE_METRICS.format(stem="02_broken", acc=0.1)])
+    (nb_dir / "03_corrupt.ipynb").write_text("{ this is not a notebook")
+    make_notebook(nb_dir / "04_dies.ipynb", ["import os\nos._exit(1)"])
+    make_notebook(nb_dir / "05_after.ipynb", [WRITE_METRICS.format(stem="05_after", acc=0.5)],
+                  kernelspec=False)
+    make_notebook(nb_dir / "06_slow.ipynb", ["x = 1", "import time\ntime.sleep(120)"])
+    (nb_dir / "notes.ipynb").write_text("{}")  # not NN_topic: never run
+    summary = workbook.run_notebooks(
+        profile="smoke",
+        overrides=workbook.parse_overrides(["SEED=7", "LR=1e-3", "FLAG=true", "NAME=hello"]),
+        out_dir=root / "runs", nb_dir=nb_dir, progress=False, cell_timeout=4,
+    )
+    return root, summary
+
+
+def test_list_notebooks_in_order(tmp_path):
+    for name in ("02_b.ipynb", "01_a.ipynb", "10_c.ipynb", "readme.ipynb", "1_bad.ipynb", "03_X.ipynb"):
+        (tmp_path / name).write_text("{}")
+    assert [p.name for p in workbook.list_notebooks(tmp_path)] == ["01_a.ipynb", "02_b.ipynb", "10_c.ipynb"]
+
+
+def test_select_notebooks(tmp_path):
+    paths = [tmp_path / n for n in ("01_a.ipynb", "02_b.ipynb", "03_c.ipynb")]
+    assert workbook.select_notebooks(paths, ["03", "1"]) == [paths[0], paths[2]]
+    assert workbook.select_notebooks(paths, ["02_b"]) == [paths[1]]
+    assert workbook.select_notebooks(paths, None) == paths
+    with pytest.raises(ValueError, match="no notebook matches '07'"):
+        workbook.select_notebooks(paths, ["07"])
+
+
+@pytest.mark.parametrize("text, value", [
+    ("3", 3), ("-2", -2), ("0.5", 0.5), ("1e-3", 1e-3), ("true", True), ("False", False),
+    ("None", None), ("null", None), ("demo", "demo"), ("/data/tau22", "/data/tau22"),
+    ("'quoted'", "quoted"), ("[1, 2]", [1, 2]), ('{"a": true}', {"a": True}), ("", ""),
+])
+def test_parse_value(text, value):
+    parsed = workbook.parse_value(text)
+    assert parsed == value and type(parsed) is type(value)
+
+
+def test_parse_override():
+    assert workbook.parse_override("EPOCHS=2") == ("EPOCHS", 2)
+    assert workbook.parse_override("DATA_DIR=/a=b") == ("DATA_DIR", "/a=b")
+    assert workbook.parse_overrides(["SEED=1", "SEED=2"]) == {"SEED": 2}
+    for bad in ("EPOCHS", "=3", "1X=3"):
+        with pytest.raises(ValueError, match="key=value"):
+            workbook.parse_override(bad)
+
+
+def test_runner_parameters_cannot_be_overridden(tmp_path):
+    with pytest.raises(ValueError, match="--profile"):
+        workbook.run_notebooks("smoke", overrides={"PROFILE": "paper"}, nb_dir=tmp_path, out_dir=tmp_path)
+    with pytest.raises(ValueError, match="unknown profile"):
+        workbook.run_notebooks("huge", nb_dir=tmp_path, out_dir=tmp_path)
+
+
+def test_good_notebooks_ran_and_wrote_outputs(workbook_run):
+    root, summary = workbook_run
+    assert summary.run_dir.parent == root / "runs" and summary.run_dir.name.startswith("smoke-")
+    assert [r.name for r in summary.results] == ["01_good", "02_broken", "03_corrupt", "04_dies", "05_after", "06_slow"]
+    for name in ("01_good", "05_after"):
+        r = summary[name]
+        assert r.ok and r.output == summary.run_dir / f"{name}.ipynb" and r.output.is_file()
+        assert r.out_dir == summary.run_dir / name and (r.out_dir / "metrics.json").is_file()
+        assert (root / "figures" / f"{name}.txt").is_file()  # cwd is the folder above notebooks/
+        executed = nbformat.read(str(r.output), as_version=4)
+        assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+
+
+def test_parameters_and_overrides_reach_the_notebook(workbook_run):
+    _, summary = workbook_run
+    m = summary["01_good"].metrics
+    assert m["profile"] == "smoke" and m["interactive"] is False
+    assert m["seed"] == 7 and m["lr"] == 1e-3 and m["flag"] is True and m["name"] == "hello"
+
+
+def test_failing_notebook_is_reported_with_its_cell(workbook_run):
+    _, summary = workbook_run
+    assert summary.ok is False
+    assert [r.name for r in summary.failures] == ["02_broken", "03_corrupt", "04_dies", "06_slow"]
+    f = summary["02_broken"].failure
+    assert f["ename"] == "ZeroDivisionError" and "division by zero" in f["evalue"]
+    assert f["cell_number"] == 3      # markdown, parameters, then the raising cell
+    assert f["exec_count"] == 3       # parameters In [1], injected parameters In [2]
+    assert "1 / 0" in f["source"]
+    assert summary["02_broken"].output.is_file()  # the executed copy, traceback included
+
+
+def test_corrupt_and_dead_notebooks_are_failures(workbook_run):
+    _, summary = workbook_run
+    corrupt = summary["03_corrupt"]
+    assert corrupt.status == "failed" and corrupt.failure["ename"] and corrupt.failure["cell_number"] is None
+    dead = summary["04_dies"]
+    assert dead.status == "failed" and "Dead" in dead.failure["ename"] + dead.failure["evalue"]
+    assert dead.failure["cell_number"] == 3
+    slow = summary["06_slow"]
+    assert slow.status == "failed" and "Timeout" in slow.failure["ename"] and slow.failure["cell_number"] == 4
+    assert slow.seconds < 60
+
+
+def test_results_json_and_md(workbook_run):
+    _, summary = workbook_run
+    results = json.loads(summary.results_json.read_text())
+    assert results["profile"] == "smoke" and results["ok"] is False
+    nbs = results["notebooks"]
+    assert list(nbs) == ["01_good", "02_broken", "03_corrupt", "04_dies", "05_after", "06_slow"]
+    assert nbs["01_good"]["status"] == "ok" and nbs["01_good"]["metrics"]["macro_acc"] == 0.75
+    assert nbs["05_after"]["metrics"]["macro_acc"] == 0.5
+    assert nbs["02_broken"]["status"] == "failed" and nbs["02_broken"]["metrics"] is None
+    assert nbs["02_broken"]["failure"]["ename"] == "ZeroDivisionError"
+    assert nbs["01_good"]["seconds"] > 0
+
+    md = summary.results_md.read_text()
+    rows = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("| 0")}
+    assert set(rows) == {"01_good", "02_broken", "03_corrupt", "04_dies", "05_after", "06_slow"}
+    assert "macro_acc=0.75" in rows["01_good"] and "n_clips=3" in rows["01_good"]
+    assert "per_class" not in rows["01_good"] and "flag" not in rows["01_good"]  # headline numbers only
+    assert "cell 3 (In [3]): ZeroDivisionError: division by zero" in rows["02_broken"]
+    assert "2 ok, 4 failed" in md
+
+
+def test_headline_metrics():
+    m = {"acc": 0.5, "n": 3, "ok": True, "name": "x", "table": {"a": 1}, "lst": [1]}
+    assert workbook.headline_metrics(m) == {"acc": 0.5, "n": 3}
+    assert workbook.headline_metrics(None) == {} and workbook.headline_metrics([1]) == {}
