@@ -1,0 +1,345 @@
+"""asclab.train: checkpoints and bit-exact resume, determinism, the NaN guard, run caching, tables."""
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from asclab import storage
+from asclab import train as tr
+from asclab.augment import AugmentConfig
+from asclab.data import FINE_TO_COARSE
+from asclab.features import FeatureSet, Normalizer
+from asclab.train import NonFiniteLossError, TrainConfig, per_split_table, run_or_load, train_model
+
+N_TRAIN, N_TEST = 40, 20
+
+
+def make_set(n: int, seed: int) -> FeatureSet:
+    """Random 16x8 'log-mels' whose class shifts the mean of a few bins, so there is something to learn."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 10
+    x = torch.randn(n, 1, 16, 8, generator=g) + 3.0
+    x[torch.arange(n), 0, y] += 2.0
+    devices = ["a", "b", "c", "s1", "s2", "s3", "s4", "s5", "s6"]
+    return FeatureSet(x=x, y=y, y_coarse=torch.tensor([FINE_TO_COARSE[i] for i in y.tolist()]),
+                      devices=[devices[i % 9] for i in range(n)], filenames=[f"audio/{seed}-{i}.wav" for i in range(n)],
+                      cities=["lisbon"] * n, locations=[f"loc{i % 4}" for i in range(n)])
+
+
+class TinyCNN(nn.Module):
+    """Two convolutions, BatchNorm and dropout: enough state to make a resume bug visible."""
+
+    def __init__(self, n_classes: int = 10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.conv2 = nn.Conv2d(4, 8, 3, padding=1)
+        self.drop = nn.Dropout(0.2)
+        self.fc = nn.Linear(8, n_classes)
+        self.embedding_dim = 8
+
+    def forward_with_embedding(self, x):
+        h = torch.relu(self.bn(self.conv1(x)))            # [B, 1, 16, 8] -> [B, 4, 16, 8]
+        h = torch.relu(self.conv2(h)).mean(dim=(2, 3))    # -> [B, 8]
+        return self.fc(self.drop(h)), h
+
+    def forward(self, x):
+        return self.forward_with_embedding(x)[0]
+
+
+def new_model(seed: int = 0) -> TinyCNN:
+    torch.manual_seed(seed)
+    return TinyCNN()
+
+
+@pytest.fixture(scope="module")
+def data():
+    train_set, test_set = make_set(N_TRAIN, 1), make_set(N_TEST, 2)
+    return train_set, test_set, Normalizer().fit(train_set.x)
+
+
+def cfg(**changes) -> TrainConfig:
+    base = dict(epochs=3, lr=3e-3, batch_size=8, warmup_epochs=1, augment=AugmentConfig(mix="fmix"), seed=0,
+                progress=False)
+    return TrainConfig(**{**base, **changes})
+
+
+def assert_same_weights(a: nn.Module, b: nn.Module):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k].cpu(), sb[k].cpu()), k
+
+
+def without_seconds(history):
+    return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+
+
+# --- files and history -------------------------------------------------------------------------------
+
+def test_run_writes_history_model_and_metrics(tmp_path, data):
+    train_set, test_set, norm = data
+    result = train_model(new_model(), train_set, cfg(eval_every=2), tmp_path, norm, test_set=test_set)
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert all({"train_loss", "lr", "seconds"} <= set(h) for h in history)
+    assert [("test_macro_acc" in h) for h in history] == [False, True, True]   # every 2nd and the last
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics == json.loads(json.dumps(result.metrics)) and metrics["n"] == N_TEST
+    state = storage.load_checkpoint(tmp_path / "model.pt")                       # weights_only
+    for k, v in result.model.state_dict().items():
+        assert torch.equal(state[k], v.cpu())
+    assert not (tmp_path / "checkpoint.pt").exists()                             # removed once finished
+    assert not list(tmp_path.glob(".*.tmp"))                                     # atomic writes leave no debris
+    assert set(result.timing) >= {"data", "augment", "model"} and result.timing["model"] > 0
+    assert result.best["epoch"] in (2, 3)
+
+
+def test_warmup_then_cosine_schedule():
+    assert tr.lr_factor(0, 100, 10) == pytest.approx(0.1)
+    assert tr.lr_factor(9, 100, 10) == pytest.approx(1.0)
+    assert tr.lr_factor(10, 100, 10) == pytest.approx(1.0)
+    assert tr.lr_factor(55, 100, 10) == pytest.approx(0.5)
+    assert tr.lr_factor(99, 100, 10) < 0.01
+    assert tr.lr_factor(99, 100, 10, "constant") == 1.0
+
+
+# --- determinism and resume ---------------------------------------------------------------------------
+
+def test_same_seed_same_result_other_seed_differs(tmp_path, data):
+    train_set, test_set, norm = data
+    a = train_model(new_model(), train_set, cfg(epochs=2), tmp_path / "a", norm, test_set=test_set)
+    b = train_model(new_model(), train_set, cfg(epochs=2), tmp_path / "b", norm, test_set=test_set)
+    c = train_model(new_model(), train_set, cfg(epochs=2, seed=1), tmp_path / "c", norm, test_set=test_set)
+    assert_same_weights(a.model, b.model)
+    assert a.metrics == b.metrics and without_seconds(a.history) == without_seconds(b.history)
+    assert without_seconds(a.history) != without_seconds(c.history)
+
+
+class Crash(Exception):
+    pass
+
+
+def crash_after(monkeypatch, n_steps: int):
+    """Patch the training step so that the run 'crashes' when it reaches step ``n_steps + 1``."""
+    real_step, calls = tr.train_step, {"n": 0}
+
+    def step(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > n_steps:
+            raise Crash("simulated power cut")
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(tr, "train_step", step)
+    return calls
+
+
+def test_resume_after_crash_is_bit_exact(tmp_path, data, monkeypatch):
+    train_set, test_set, norm = data
+    config = cfg()                                     # FMix + Freq-MixStyle + frequency masking, dropout
+    reference = train_model(new_model(), train_set, config, tmp_path / "ref", norm, test_set=test_set)
+
+    steps_per_epoch = math.ceil(N_TRAIN / config.batch_size)
+    with monkeypatch.context() as m:
+        crash_after(m, steps_per_epoch + 2)            # dies in the middle of epoch 2
+        with pytest.raises(Crash):
+            train_model(new_model(), train_set, config, tmp_path / "run", norm, test_set=test_set)
+    ckpt = storage.load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert ckpt["epoch"] == 1 and len(ckpt["history"]) == 1
+    assert not (tmp_path / "run" / "model.pt").exists()
+
+    # a different initialisation proves that the weights come from the checkpoint
+    resumed = train_model(new_model(seed=123), train_set, config, tmp_path / "run", norm, test_set=test_set)
+    assert resumed.resumed_from == 1
+    assert_same_weights(reference.model, resumed.model)
+    assert resumed.metrics == reference.metrics
+    assert without_seconds(resumed.history) == without_seconds(reference.history)
+
+
+def test_checkpoint_of_another_config_is_refused(tmp_path, data, monkeypatch):
+    train_set, _, norm = data
+    with monkeypatch.context() as m:
+        crash_after(m, 6)
+        with pytest.raises(Crash):
+            train_model(new_model(), train_set, cfg(), tmp_path, norm)
+    with pytest.raises(ValueError, match="another run"):
+        train_model(new_model(), train_set, cfg(lr=1e-2), tmp_path, norm)
+    fresh = train_model(new_model(), train_set, cfg(lr=1e-2, epochs=1), tmp_path, norm, resume=False)
+    assert fresh.resumed_from is None
+
+
+# --- the NaN guard ------------------------------------------------------------------------------------
+
+class NaNAtStep(TinyCNN):
+    """Its output turns NaN at training call number ``k`` (eval calls do not count)."""
+
+    def __init__(self, k: int):
+        super().__init__()
+        self.k, self.calls = k, 0
+
+    def forward(self, x):
+        out = super().forward(x)
+        if self.training:
+            self.calls += 1
+            if self.calls == self.k:
+                out = out * float("nan")
+        return out
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, data):
+    train_set, test_set, norm = data
+    torch.manual_seed(0)
+    model = NaNAtStep(k=7)                              # 5 steps per epoch: step 2 of epoch 2
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2/3, step 2/5") as info:
+        train_model(model, train_set, cfg(augment=None), tmp_path, norm, test_set=test_set)
+    assert "checkpoint of epoch 1" in str(info.value)
+    assert isinstance(info.value, FloatingPointError)
+    ckpt = storage.load_checkpoint(tmp_path / "checkpoint.pt")
+    assert ckpt["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+    assert not (tmp_path / "model.pt").exists() and not (tmp_path / "metrics.json").exists()
+    assert len(json.loads((tmp_path / "history.json").read_text())) == 1
+
+
+def test_nan_in_first_epoch_says_no_checkpoint(tmp_path, data):
+    train_set, _, norm = data
+    torch.manual_seed(0)
+    with pytest.raises(NonFiniteLossError, match="no checkpoint"):
+        train_model(NaNAtStep(k=1), train_set, cfg(augment=None), tmp_path, norm)
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+# --- hooks, hierarchy, temperature ------------------------------------------------------------------
+
+def test_extra_loss_sees_dataset_indices_perm_and_lam(tmp_path, data):
+    train_set, _, norm = data
+    seen = []
+
+    def extra_loss(fine_logits, batch_index, perm, lam):
+        seen.append((batch_index.clone(), perm, lam))
+        assert fine_logits.shape == (len(batch_index), 10)
+        return fine_logits.sum() * 0.0
+
+    train_model(new_model(), train_set, cfg(epochs=1), tmp_path, norm, extra_loss=extra_loss)
+    covered = torch.cat([s[0] for s in seen]).sort().values
+    assert torch.equal(covered, torch.arange(N_TRAIN))          # each clip once per epoch
+    assert any(p is not None for _, p, _ in seen) and all(isinstance(lam, float) for *_, lam in seen)
+
+
+class TwoHeads(TinyCNN):
+    def __init__(self):
+        super().__init__()
+        self.coarse = nn.Linear(8, 3)
+
+    def forward(self, x):
+        fine, h = self.forward_with_embedding(x)
+        return fine, self.coarse(h)
+
+
+@pytest.mark.parametrize("mode", ["ob", "tb"])
+def test_hierarchical_modes_train(tmp_path, data, mode):
+    train_set, test_set, norm = data
+    torch.manual_seed(0)
+    model = TwoHeads() if mode == "tb" else TinyCNN()
+    result = train_model(model, train_set, cfg(epochs=1, hierarchy=mode), tmp_path, norm, test_set=test_set)
+    assert math.isfinite(result.history[0]["train_loss"]) and result.metrics["n"] == N_TEST
+
+
+def test_temperature_schedule_and_epoch_hook_run_each_epoch(tmp_path, data):
+    train_set, _, norm = data
+
+    class WithTemperature(TinyCNN):
+        epochs_seen: list = []
+
+        def update_temperature(self, epoch):
+            self.epochs_seen.append(epoch)
+
+    model, hooked = WithTemperature(), []
+    train_model(model, train_set, cfg(epochs=2, temperature_schedule=True, augment=None), tmp_path / "on", norm,
+                on_epoch_start=lambda epoch, m: hooked.append((epoch, m is model)), device="cpu")
+    assert model.epochs_seen == [0, 1]
+    assert hooked == [(0, True), (1, True)]
+    model.epochs_seen.clear()
+    train_model(model, train_set, cfg(epochs=1, augment=None), tmp_path / "off", norm)
+    assert model.epochs_seen == []
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_mixed_precision_step(dtype):
+    """The CUDA mixed-precision path (autocast, fp16 loss scaling, clipping), exercised with CPU autocast."""
+    torch.manual_seed(0)
+    model = TwoHeads()
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    scaler = torch.amp.GradScaler("cpu") if dtype == torch.float16 else None
+    y = torch.arange(8)
+    batch = tr.Batch(torch.randn(8, 1, 16, 8), y, y.flip(0), 0.7, torch.arange(8).flip(0), torch.arange(8))
+    loss = tr.train_step(model, batch, optimizer, cfg(hierarchy="tb", max_grad_norm=1.0), None, scaler, dtype)
+    assert math.isfinite(loss)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+# --- run_or_load --------------------------------------------------------------------------------------
+
+def test_run_or_load_reuses_a_finished_run_and_retrains_on_a_new_key(tmp_path, data, monkeypatch):
+    train_set, test_set, norm = data
+    config = cfg(epochs=1)
+    first = run_or_load(new_model(), train_set, config, tmp_path, norm, test_set=test_set, description="tiny")
+    info = json.loads((tmp_path / "run.json").read_text())
+    assert info["key"] == config.key() and info["status"] == "finished" and info["description"] == "tiny"
+
+    with monkeypatch.context() as m:
+        crash_after(m, 0)                                      # any training step would raise
+        again = run_or_load(new_model(seed=9), train_set, config, tmp_path, norm, test_set=test_set)
+    assert again.loaded and again.metrics == json.loads(json.dumps(first.metrics))
+    assert_same_weights(first.model, again.model)
+
+    calls = crash_after(monkeypatch, 10**9)                    # counts steps, never crashes
+    changed = run_or_load(new_model(), train_set, cfg(epochs=1, lr=1e-2), tmp_path, norm, test_set=test_set)
+    assert calls["n"] > 0 and not changed.loaded
+    assert json.loads((tmp_path / "run.json").read_text())["key"] == cfg(epochs=1, lr=1e-2).key()
+
+
+# --- config, devices, progress, tables -----------------------------------------------------------------
+
+def test_config_key_and_validation():
+    assert cfg().key() == cfg(progress=True, device="cpu", eval_every=0).key()
+    assert cfg().key() != cfg(lr=1e-4).key()
+    assert cfg().key() != cfg(augment=AugmentConfig(mix="mixup")).key()
+    with pytest.raises(ValueError, match="hierarchy"):
+        TrainConfig(hierarchy="deep")
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="step")
+
+
+def test_resolve_device_and_progress(monkeypatch):
+    assert tr.resolve_device("cpu").type == "cpu"
+    assert tr.resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA"):
+            tr.resolve_device("cuda")
+    monkeypatch.setenv("ASCLAB_PROGRESS", "0")
+    assert not tr.progress_enabled(True)
+    monkeypatch.setenv("ASCLAB_PROGRESS", "1")
+    assert tr.progress_enabled(None) and not tr.progress_enabled(False)
+
+
+def test_per_split_table_layout():
+    rows = [
+        {"config": "model1", "split": 25, "macro_acc": 0.50},
+        {"config": "model1", "split": 100, "macro_acc": 0.60},
+        {"config": "model2", "split": 25, "macro_acc": 0.40},
+        {"config": "model2", "split": 25, "macro_acc": 0.60},      # a second seed: averaged
+        {"config": "model2", "split": 100, "macro_acc": 0.70},
+        {"config": "baseline", "split": 100, "macro_acc": 0.30},   # split 25 missing
+    ]
+    table = per_split_table(rows)
+    assert list(table.columns) == ["25%", "100%", "avg"]
+    assert list(table.index) == ["model1", "model2", "baseline"]
+    assert table.loc["model1", "avg"] == pytest.approx(55.0)
+    assert table.loc["model2", "25%"] == pytest.approx(50.0)
+    assert math.isnan(table.loc["baseline", "avg"])
+    same = per_split_table({"model1": {25: 0.5, 100: 0.6}})
+    assert same.loc["model1", "avg"] == pytest.approx(55.0)
