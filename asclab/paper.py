@@ -37,3 +37,26 @@ def paper_average(name: str) -> float | None:
     if any(row.get(s) is None for s in SPLITS):
         return None
     return sum(row[s] for s in SPLITS) / len(SPLITS)
+
+
+def side_by_side(ours: dict[str, dict[int, float]], run_label: str, splits=SPLITS, names: dict | None = None):
+    """This run's per-split accuracies (in %) beside the paper's, with the DCASE average of each side.
+
+    ``ours`` maps a configuration name to ``{split: accuracy in %}``; ``names`` may relabel rows (e.g. to
+    mark teachers that were not pre-trained). The paper's columns say "paper, TAU22"; missing values are NaN.
+    """
+    import pandas as pd
+
+    splits = tuple(splits)
+    rows = {}
+    for name, accs in ours.items():
+        row = {(run_label, f"{s}%"): accs.get(s) for s in splits}
+        row[(run_label, "avg")] = sum(accs[s] for s in splits) / len(splits) if all(s in accs for s in splits) else None
+        paper = paper_row(name.split(" ")[0])
+        for s in SPLITS:
+            row[("paper, TAU22", f"{s}%")] = paper.get(s)
+        row[("paper, TAU22", "avg")] = paper_average(name.split(" ")[0])
+        rows[(names or {}).get(name, name)] = row
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df.columns = pd.MultiIndex.from_tuples(df.columns)
+    return df.astype(float).round(1)
