@@ -41,8 +41,10 @@ def repo_root() -> Path:
 
 
 def figures_dir() -> Path:
-    """Where every notebook saves its PNGs: the repository's ``figures/``, whatever the working directory."""
-    return repo_root() / "figures"
+    """Where every notebook saves its PNGs: the repository's ``figures/`` (or ``$ASCLAB_FIGURES``)."""
+    import os
+
+    return Path(os.environ["ASCLAB_FIGURES"]) if os.environ.get("ASCLAB_FIGURES") else repo_root() / "figures"
 
 
 def collect_metrics(run_dir: str | Path) -> dict[str, dict]:

@@ -1,0 +1,91 @@
+"""Every notebook, executed end to end through papermill in the smoke profile.
+
+The six notebooks run once (module fixture) in a fresh ASCLAB_HOME, sharing cached data and runs as they do
+for a student; each test then checks what its notebook computed and wrote.
+"""
+import json
+import math
+
+import pytest
+
+from asclab import workbook
+
+pytestmark = pytest.mark.notebook
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, request):
+    home = tmp_path_factory.mktemp("asclab_home")
+    figs = tmp_path_factory.mktemp("figures")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ASCLAB_HOME", str(home))
+    mp.setenv("ASCLAB_FIGURES", str(figs))
+    mp.setenv("ASCLAB_PROGRESS", "0")
+    request.addfinalizer(mp.undo)
+    summary = workbook.run_notebooks(profile="smoke", out_dir=tmp_path_factory.mktemp("runs"), progress=False,
+                                     cell_timeout=900)
+    return summary, figs
+
+
+def _metrics(smoke_run, stem):
+    summary, _ = smoke_run
+    result = next(r for r in summary.results if r.name == stem)
+    assert result.ok, f"{stem} failed: {result.failure}"
+    return json.loads((result.out_dir / "metrics.json").read_text())
+
+
+def test_all_notebooks_ran_and_wrote_results(smoke_run):
+    summary, figs = smoke_run
+    assert summary.ok, summary.failures
+    assert [r.name for r in summary.results] == [p.stem for p in workbook.list_notebooks()]
+    assert summary.results_json.is_file() and summary.results_md.is_file()
+    for stem in ("01", "02", "03", "04", "05", "06"):
+        assert any(f.name.startswith(stem) and f.suffix == ".png" for f in figs.iterdir()), f"no figure from {stem}"
+
+
+def test_01_features(smoke_run):
+    m = _metrics(smoke_run, "01_features")
+    assert m["frames"] == 64
+    assert m["macs_hop505"] == 28_893_268 and m["macs_hop500"] == 31_684_180
+    assert abs(m["normalized_train_mean"]) < 1e-3 and abs(m["normalized_train_std"] - 1) < 1e-2
+    assert m["n_clips"]["test"] == 900 and m["n_clips"]["100"] == 400
+
+
+def test_02_augmentations(smoke_run):
+    m = _metrics(smoke_run, "02_augmentations")
+    assert m["device_gap_after"] < m["device_gap_before"]
+    for name, mean in m["fmix_mask_means"].items():
+        lam = float(name.split("lam")[1])
+        assert abs(mean - lam) <= 1 / (256 * 64) + 1e-9
+    assert {k: v["passed"] for k, v in m["exercises"].items()} == {"mixup": True, "fmix_threshold": True}
+
+
+def test_03_dymn_finetuning(smoke_run):
+    m = _metrics(smoke_run, "03_dymn_finetuning")
+    assert set(m["table1"]) == {"model1", "model2"}
+    assert all(set(row) == {"50", "100"} for row in m["table1"].values())
+    assert all(not s["available"] for s in m["pretrained"].values())     # no weights in a fresh home
+    assert m["exercises"]["macro_accuracy"]["passed"]
+
+
+def test_04_hierarchical_heads(smoke_run):
+    m = _metrics(smoke_run, "04_hierarchical_heads")
+    assert set(m["variants"]) == {"no HL", "one-branch", "two-branch"}
+    for v in m["variants"].values():
+        assert v["within group"] + v["between groups"] <= 900
+    assert m["exercises"]["coarse_probs"]["passed"]
+
+
+def test_05_knowledge_distillation(smoke_run):
+    m = _metrics(smoke_run, "05_knowledge_distillation")
+    assert set(m["table2"]) == {"system1", "cpmobile (no KD)", "baseline"}
+    assert m["student_complexity"] == {"params": 126_952, "macs": 28_893_268}
+    assert all(math.isfinite(g) for g in m["kd_gain"].values())
+    assert m["exercises"]["kd_loss"]["passed"]
+
+
+def test_06_quantization(smoke_run):
+    m = _metrics(smoke_run, "06_quantization_aware_training")
+    assert m["int8_complexity"]["bytes"] <= 128_000 and m["int8_complexity"]["macs"] <= 30_000_000
+    assert m["int8_complexity"]["fits"] and m["int8_reload_identical"]
+    assert m["exercises"]["fake_quantize"]["passed"]

@@ -1,0 +1,59 @@
+"""The paper's named configurations resolve, build and run; profiles scale only the teacher width."""
+import pytest
+import torch
+
+from asclab import paper, profiles
+from asclab.models import registry
+from asclab.models.hierarchy import TwoBranch
+
+
+@pytest.mark.parametrize("name", registry.NAMES)
+def test_every_registry_entry_builds_and_runs(name):
+    torch.manual_seed(0)
+    model = registry.build(name, profiles.get("smoke")).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 1, 256, 64))
+    if name in registry.TEACHERS and registry.teacher(name).hierarchy == "tb":
+        assert isinstance(model, TwoBranch)
+        assert out[0].shape == (2, 10) and out[1].shape == (2, 3)
+    else:
+        assert out.shape == (2, 10)
+        assert torch.isfinite(out).all()
+
+
+def test_teacher_widths_follow_the_profile():
+    assert registry.teacher_width("model2") == 2.0
+    assert registry.teacher_width("model2", profiles.get("paper")) == 2.0
+    assert registry.teacher_width("model1", profiles.get("demo")) == 0.2
+    assert registry.teacher_width("model2", profiles.get("demo")) == 0.4
+    assert registry.pretrained_name(0.4) == "dymn04_as" and registry.pretrained_name(0.2) is None
+
+
+def test_systems_name_existing_teachers_and_students():
+    assert registry.system("system1").teachers == ("model1", "model2")
+    assert registry.system("system2").hierarchy == "ob"
+    assert set(registry.system("system3").teachers) == set(registry.TEACHERS)
+    for p in profiles.PROFILES.values():
+        assert set(p.teachers) <= set(registry.TEACHERS) and set(p.systems) <= set(registry.SYSTEMS)
+        for s in p.systems:   # every profile trains the teachers its systems need
+            assert set(registry.system(s).teachers) <= set(p.teachers)
+
+
+def test_student_sizes():
+    assert sum(p.numel() for p in registry.build("system1").parameters()) == 126_952
+    assert sum(p.numel() for p in registry.build("baseline").parameters()) == 61_148
+
+
+def test_unknown_names_say_what_exists():
+    with pytest.raises(ValueError, match="model1"):
+        registry.build("model7")
+    with pytest.raises(ValueError, match="smoke, demo, paper"):
+        profiles.get("fast")
+
+
+def test_paper_numbers_only_where_verified():
+    assert paper.paper_average("baseline") == pytest.approx((42.40 + 45.29 + 50.29 + 53.19 + 56.99) / 5)
+    assert paper.paper_average("system1") is None
+    df = paper.side_by_side({"baseline": {25: 50.0, 100: 60.0}}, "this run", (25, 100))
+    assert df.loc["baseline", ("this run", "avg")] == 55.0
+    assert df.loc["baseline", ("paper, TAU22", "25%")] == 50.3
