@@ -23,6 +23,8 @@ from typing import Mapping, Sequence
 
 import torch
 from torch import nn
+
+from asclab.models.init import init_mobilenet_weights
 from torch.ao.nn.quantized import FloatFunctional
 from torch.ao.quantization import DeQuantStub, QuantStub, fuse_modules, fuse_modules_qat
 
@@ -193,17 +195,7 @@ class CPMobile(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0, 0.01)
-                nn.init.zeros_(module.bias)
+        init_mobilenet_weights(self)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The last stage's map: ``[B, 1, F, T] -> [B, embedding_dim, F/8, T/8]`` (CP-Mobile strides)."""

@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from asclab.models.init import init_mobilenet_weights
+
 __all__ = [
     "make_divisible",
     "BlockConfig",
@@ -382,19 +384,8 @@ class DyMN(nn.Module):
 
     def _init_weights(self) -> None:
         # Dy-Conv kernel banks are initialised in DynamicConv itself (kaiming-normal, fan_out, per kernel)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_mobilenet_weights(self)
 
-    # ---- forward -------------------------------------------------------------------------------------
     def forward_with_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"DyMN expects a log-mel batch [B, {self.in_channels}, F, T], got shape "
