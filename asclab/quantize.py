@@ -30,6 +30,7 @@ def quiet():
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", message=r".*torch\.ao\.quantization.*")
         warnings.filterwarnings("ignore", message=r".*quantiz.*", category=UserWarning)
+        warnings.filterwarnings("ignore", message=r"TypedStorage is deprecated", category=UserWarning)
         yield
 
 
@@ -130,8 +131,8 @@ def qat_finetune(model: nn.Module, train_set, normalizer, cfg, out_dir, freeze_e
                              test_set=test_set, extra_loss=extra_loss, on_epoch_start=on_epoch_start,
                              description="quantization-aware training", device="cpu")
     qat_model = result.model
-    if freeze_epoch >= cfg.epochs:
-        freeze(qat_model)
+    # always: a run loaded from disk gets its observer flags back from the state dict, but not BN's freeze_bn
+    freeze(qat_model)
     return qat_model, convert(qat_model), result
 
 
@@ -162,7 +163,8 @@ def load_int8(path: str | Path) -> nn.Module:
     """Load a model saved by ``save_int8`` (``torch.load(weights_only=True)``, no torch.jit)."""
     from asclab.models.cpmobile import CPMobile
 
-    payload = storage.load_checkpoint(path)
+    with quiet():                               # unpickling INT8 tensors warns that TypedStorage is deprecated
+        payload = storage.load_checkpoint(path)
     if not isinstance(payload, dict) or payload.get("format") != "asclab-int8-v1":
         raise ValueError(f"{path} is not an INT8 model saved by asclab.quantize.save_int8")
     cfg = dict(payload["config"])

@@ -23,10 +23,10 @@ from typing import Mapping, Sequence
 
 import torch
 from torch import nn
-
-from asclab.models.init import init_mobilenet_weights
 from torch.ao.nn.quantized import FloatFunctional
 from torch.ao.quantization import DeQuantStub, QuantStub, fuse_modules, fuse_modules_qat
+
+from asclab.models.init import init_mobilenet_weights
 
 Stride = tuple[int, int]
 
