@@ -97,11 +97,12 @@ def logits_key(model: torch.nn.Module, feature_set, normalizer, feature_key: str
     """The cache key: the teacher's weights, which clips, the feature settings and the normalizer."""
     files = hashlib.sha256("\n".join(feature_set.filenames).encode()).hexdigest()[:16]
     norm = storage.content_key(normalizer.state_dict()) if hasattr(normalizer, "state_dict") else ""
+    feature_key = feature_key or getattr(feature_set, "key", "")   # the front-end settings and data behind x
     return storage.content_key("teacher-logits-v1", state_digest(model), files, feature_key, norm)
 
 
 def cached_teacher_logits(model: torch.nn.Module, feature_set, normalizer, cache_dir: str | Path,
-                          feature_key: str = "", batch_size: int = 256, device=None) -> torch.Tensor:
+                          feature_key: str = "", batch_size: int = 64, device=None) -> torch.Tensor:
     """Teacher logits for ``feature_set`` ([N, 10]), computed once in eval mode and then read from disk."""
     from asclab.evaluate import predict
 
