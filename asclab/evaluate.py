@@ -38,7 +38,7 @@ def _model_device(model: torch.nn.Module) -> torch.device:
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, feature_set, normalizer, batch_size: int = 256,
+def predict(model: torch.nn.Module, feature_set, normalizer, batch_size: int = 64,
             device=None) -> torch.Tensor:
     """Fine logits ``[N, 10]`` (float32, on the CPU) for every clip of ``feature_set``, in its order.
 
