@@ -195,7 +195,9 @@ class RunSummary:
 
     @property
     def figures_dir(self) -> Path:
-        return self.cwd / "figures"
+        import os
+
+        return Path(os.environ["ASCLAB_FIGURES"]) if os.environ.get("ASCLAB_FIGURES") else self.cwd / "figures"
 
     def __getitem__(self, name: str) -> NotebookResult:
         for r in self.results:
