@@ -70,10 +70,10 @@ DEMO = Profile(
     splits=(25, 100),
     batch_size=48, eval_batch_size=256,
     teachers=("model1", "model2"),
-    teacher_widths={1.0: 0.2, 2.0: 0.4},
-    teacher_epochs=6, teacher_lr=1e-3, hl_weight=1.0,
+    teacher_widths={1.0: 0.1, 2.0: 0.2},
+    teacher_epochs=5, teacher_lr=1e-3, hl_weight=1.0,
     systems=("system1",),
-    student_epochs=10, student_lr=1e-3, kd_temperature=2.0, kd_weight=0.5,
+    student_epochs=6, student_lr=1e-3, kd_temperature=2.0, kd_weight=0.5,
     qat_epochs=2, qat_lr=1e-4, qat_freeze_epoch=1, calibration_batches=8,
 )
 
