@@ -25,6 +25,7 @@ in parallel, and the same seed always gives byte-identical files.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -1034,6 +1035,23 @@ def _write_table(path: Path, header: tuple[str, ...], rows) -> None:
     path.write_text("\n".join("\t".join(r) for r in [header, *rows]) + "\n", encoding="utf-8")
 
 
+@contextlib.contextmanager
+def _exclusive(root: Path):
+    """Hold an exclusive lock beside ``root`` (``<root>.lock``), so that two processes never write it at once."""
+    try:
+        import fcntl
+    except ImportError:      # no fcntl (Windows): no lock; run one synthesis at a time
+        yield
+        return
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.with_name(root.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def synthesize(root=None, profile="demo", seed: int = 0, progress: bool = False, workers: int | None = None) -> Path:
     """Write the synthetic dataset for ``profile`` (name or Profile) and ``seed`` into ``root``; return ``root``.
 
@@ -1041,10 +1059,16 @@ def synthesize(root=None, profile="demo", seed: int = 0, progress: bool = False,
     with the same parameters, nothing is written. A dataset that was interrupted (or made by another
     generator version or with other parameters) is removed and generated again. A non-empty folder that was
     not made here is left alone (ValueError). ``workers`` processes render segments in parallel (default: up
-    to 2); the files are the same for any number of workers.
+    to 2); the files are the same for any number of workers. A second process asking for the same ``root``
+    waits for the first and then finds the dataset complete.
     """
     prof = _as_profile(profile)
-    root = Path(default_root(prof, seed) if root is None else root).expanduser()
+    root = Path(default_root(prof, seed) if root is None else root).expanduser().absolute()
+    with _exclusive(root):
+        return _synthesize_locked(root, prof, int(seed), progress, workers)
+
+
+def _synthesize_locked(root: Path, prof, seed: int, progress: bool, workers: int | None) -> Path:
     params = _parameters(prof, seed)
     segments = plan(prof, seed)
     if is_complete(root, prof, seed):

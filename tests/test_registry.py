@@ -24,8 +24,8 @@ def test_every_registry_entry_builds_and_runs(name):
 def test_teacher_widths_follow_the_profile():
     assert registry.teacher_width("model2") == 2.0
     assert registry.teacher_width("model2", profiles.get("paper")) == 2.0
-    assert registry.teacher_width("model1", profiles.get("demo")) == 0.2
-    assert registry.teacher_width("model2", profiles.get("demo")) == 0.4
+    assert registry.teacher_width("model1", profiles.get("demo")) == 0.1
+    assert registry.teacher_width("model2", profiles.get("demo")) == 0.2
     assert registry.pretrained_name(0.4) == "dymn04_as" and registry.pretrained_name(0.2) is None
 
 
