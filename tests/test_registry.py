@@ -57,3 +57,22 @@ def test_paper_numbers_only_where_verified():
     df = paper.side_by_side({"baseline": {25: 50.0, 100: 60.0}}, "this run", (25, 100))
     assert df.loc["baseline", ("this run", "avg")] == 55.0
     assert df.loc["baseline", ("paper, TAU22", "25%")] == 50.3
+
+
+def test_teacher_starts_from_an_efficientat_checkpoint_when_present(tmp_path):
+    """The pre-trained path of notebook 03: a checkpoint in the EfficientAT layout under the expected name."""
+    from asclab.models import pretrained
+    from asclab.models.dymn import DyMN
+
+    torch.manual_seed(1)
+    released = DyMN(width_mult=0.4, num_classes=527).state_dict()     # EfficientAT saves a plain state dict
+    torch.save(released, pretrained.expected_path("dymn04_as", tmp_path))
+    profile = profiles.get("demo").replace(teacher_widths={1.0: 0.4, 2.0: 0.4})
+    model, source = registry.build_teacher("model1", profile, weights_dir=tmp_path)
+    assert source == "dymn04_as" and model.temperature == 1.0
+    loaded = model.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in released.items() if not k.startswith("classifier.5"))
+    assert loaded["classifier.5.weight"].shape == (10, released["classifier.5.weight"].shape[1])
+    # without the file the same call falls back to random initialisation, and says so
+    model, source = registry.build_teacher("model1", profile, weights_dir=tmp_path / "empty")
+    assert source is None
