@@ -97,6 +97,19 @@ def freq_mask(x: torch.Tensor, generator: torch.Generator, p: float = 1.0, max_w
 
 
 # --- Mixup and FMix -----------------------------------------------------------------------------------
+def _draw_partners(x: torch.Tensor, generator: torch.Generator, alpha: float, p: float):
+    """Mixup's and FMix's shared draw: with probability ``p`` a partner permutation and λ ~ Beta(α, α),
+    folded to ``max(λ, 1 - λ)``; else ``(None, 1.0)`` without touching the generator."""
+    _check_batch(x)
+    _check_probability(p)
+    _check_alpha(alpha)
+    if not (p > 0 and _coin(generator, p)):
+        return None, 1.0
+    perm = _permutation(x.shape[0], generator, x.device)
+    lam = float(sample_beta(alpha, 1, generator)[0])
+    return perm, max(lam, 1.0 - lam)
+
+
 def mixup(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, alpha: float = 0.3, p: float = 1.0,
           *, return_perm: bool = False):
     """Mixup (Zhang et al. 2018): ``x_mixed = lam * x + (1 - lam) * x[perm]``.
@@ -106,14 +119,8 @@ def mixup(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, alpha: f
     Returns ``(x_mixed, y_a, y_b, lam)`` with ``y_a = y``, ``y_b = y[perm]`` and ``lam`` a float; train with
     :func:`mixed_cross_entropy`. With ``return_perm=True`` the permutation (``None`` if not mixed) is appended.
     """
-    _check_batch(x)
-    _check_probability(p)
-    _check_alpha(alpha)
-    perm, lam = None, 1.0
-    if p > 0 and _coin(generator, p):
-        perm = _permutation(x.shape[0], generator, x.device)
-        lam = float(sample_beta(alpha, 1, generator)[0])
-        lam = max(lam, 1.0 - lam)
+    perm, lam = _draw_partners(x, generator, alpha, p)
+    if perm is not None:
         x = lam * x + (1.0 - lam) * x[perm]
     y_b = y if perm is None else y[perm]
     out = (x, y, y_b, lam)
@@ -160,14 +167,8 @@ def fmix(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, alpha: fl
     distribution). The batch is mixed with probability ``p``. Returns ``(x_mixed, y_a, y_b, lam)`` where
     ``lam`` is the effective weight, the mask's mean; ``return_perm=True`` appends the permutation.
     """
-    _check_batch(x)
-    _check_probability(p)
-    _check_alpha(alpha)
-    perm, lam = None, 1.0
-    if p > 0 and _coin(generator, p):
-        perm = _permutation(x.shape[0], generator, x.device)
-        lam = float(sample_beta(alpha, 1, generator)[0])
-        lam = max(lam, 1.0 - lam)
+    perm, lam = _draw_partners(x, generator, alpha, p)
+    if perm is not None:
         mask = fmix_mask(x.shape[-2:], lam, decay_power, generator).to(device=x.device, dtype=x.dtype)
         lam = float(mask.mean())
         x = mask * x + (1.0 - mask) * x[perm]                      # [F, T] broadcasts over [B, C]
