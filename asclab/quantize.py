@@ -95,15 +95,21 @@ def convert(qat_model: nn.Module) -> nn.Module:
         return tq.convert(copy.deepcopy(qat_model).cpu().eval(), inplace=False)
 
 
-def ptq(model: nn.Module, feature_set, normalizer, n_batches: int = 8, batch_size: int = 64,
-        seed: int = 0) -> nn.Module:
-    """Post-training quantization: fuse, observe ``n_batches`` random training batches, convert to INT8."""
+def _prepare_static(model: nn.Module) -> nn.Module:
+    """A fused copy in eval mode with observers inserted (post-training quantization, before calibration)."""
     tq, _ = _ao()
     m = copy.deepcopy(model).cpu().eval()
     with quiet():
-        m.fuse_model()
+        m.fuse_model()                            # eval mode: BatchNorm folded into the convs
         m.qconfig = tq.get_default_qconfig(ENGINE)
         tq.prepare(m, inplace=True)
+    return m
+
+
+def ptq(model: nn.Module, feature_set, normalizer, n_batches: int = 8, batch_size: int = 64,
+        seed: int = 0) -> nn.Module:
+    """Post-training quantization: fuse, observe ``n_batches`` random training batches, convert to INT8."""
+    m = _prepare_static(model)
     order = torch.randperm(len(feature_set), generator=torch.Generator().manual_seed(seed))
     with torch.no_grad(), quiet():
         for chunk in order.split(batch_size)[:n_batches]:
@@ -140,14 +146,10 @@ def qat_finetune(model: nn.Module, train_set, normalizer, cfg, out_dir, freeze_e
 
 def int8_skeleton(float_model: nn.Module) -> nn.Module:
     """An INT8 model of the same architecture with placeholder weights: the target of ``load_int8``."""
-    tq, _ = _ao()
-    m = copy.deepcopy(float_model).cpu().eval()
+    m = _prepare_static(float_model)
     with quiet():
-        m.fuse_model()
-        m.qconfig = tq.get_default_qconfig(ENGINE)
-        tq.prepare(m, inplace=True)
         m(torch.zeros(1, 1, 256, 64))           # give observers a value so that convert has scales
-        return tq.convert(m, inplace=False)
+    return convert(m)
 
 
 def save_int8(model: nn.Module, path: str | Path, config: dict) -> Path:

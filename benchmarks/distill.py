@@ -31,31 +31,9 @@ import time
 
 import torch
 
-DEMO_TRAIN_CLIPS = 1800            # the demo profile's split 100: 18 segments x 10 classes x 10 one-second clips
+from demo_data import DEMO_TRAIN_CLIPS, demo_train_set
+
 TEACHER_WIDTHS = (0.2, 0.4)
-
-
-def demo_train_set(limit: int | None):
-    """(FeatureSet, description): the demo profile's split 100, or random stand-ins of its size."""
-    from asclab.features import FeatureSet
-
-    try:
-        from asclab.experiment import Workspace
-
-        train_set = Workspace.open("demo").train_set(100)
-        source = "demo synthetic dataset, split 100"
-    except Exception as e:  # noqa: BLE001 - any failure: say why and time random tensors instead
-        n = DEMO_TRAIN_CLIPS
-        g = torch.Generator().manual_seed(0)
-        y = torch.arange(n) % 10
-        train_set = FeatureSet(
-            x=torch.randn(n, 1, 256, 64, generator=g), y=y, y_coarse=torch.zeros(n, dtype=torch.long),
-            devices=["a"] * n, filenames=[f"audio/{i}.wav" for i in range(n)], cities=["x"] * n,
-            locations=["x"] * n)
-        source = f"RANDOM tensors of the demo size, 1800x[1,256,64] ({type(e).__name__}: {e})"
-    if limit:
-        train_set = train_set.subset(slice(0, limit))
-    return train_set, source
 
 
 def timed(hook):

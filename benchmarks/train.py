@@ -31,7 +31,8 @@ import time
 
 import torch
 
-DEMO_TRAIN_CLIPS = 18 * 10 * 10   # demo profile: 18 segments per class x 10 classes x 10 one-second clips
+from demo_data import DEMO_TRAIN_CLIPS, demo_train_set
+
 MODELS = {
     "cpmobile": ("CP-Mobile 32/2.3/3", "no mixing (student recipe)"),
     "dymn": ("DyMN width 0.2", "FMix (teacher recipe)"),
@@ -40,32 +41,6 @@ MODELS = {
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
-def demo_train_set(limit: int | None):
-    """(FeatureSet, description): the demo profile's split 100, or random stand-ins of its size."""
-    from asclab.features import FeatureSet
-
-    try:
-        from asclab import data, features, synthetic
-
-        root = synthetic.default_root("demo", 0)
-        synthetic.synthesize(root, "demo", 0)
-        dataset = data.TAU22(root)
-        train_set = features.load_features(dataset, dataset.split(100))
-        source = "demo synthetic dataset, split 100"
-    except Exception as e:  # noqa: BLE001 - any failure: say why and time random tensors instead
-        n = DEMO_TRAIN_CLIPS
-        g = torch.Generator().manual_seed(0)
-        y = torch.arange(n) % 10
-        train_set = FeatureSet(
-            x=torch.randn(n, 1, 256, 64, generator=g), y=y, y_coarse=torch.zeros(n, dtype=torch.long),
-            devices=["a"] * n, filenames=[f"audio/{i}.wav" for i in range(n)], cities=["x"] * n,
-            locations=["x"] * n)
-        source = f"RANDOM tensors of the demo size ({type(e).__name__}: {e})"
-    if limit:
-        train_set = train_set.subset(slice(0, limit))
-    return train_set, source
 
 
 def build(name: str):
