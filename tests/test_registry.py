@@ -76,3 +76,9 @@ def test_teacher_starts_from_an_efficientat_checkpoint_when_present(tmp_path):
     # without the file the same call falls back to random initialisation, and says so
     model, source = registry.build_teacher("model1", profile, weights_dir=tmp_path / "empty")
     assert source is None
+
+
+def test_teachers_from_scratch_use_a_batchnorm_momentum_that_converges_in_short_runs():
+    model, source = registry.build_teacher("model1", profiles.get("smoke"), weights_dir="/nonexistent")
+    assert source is None
+    assert {m.momentum for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)} == {0.1}
