@@ -8,11 +8,13 @@ import collections
 import csv
 import hashlib
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from asclab import profiles, synthetic
 from asclab.data import COARSE, DEVICES, SCENE_TO_COARSE, SCENES, SPLITS, TAU22
@@ -20,7 +22,7 @@ from asclab.storage import read_json
 
 SMOKE = profiles.get("smoke")
 NAME = re.compile(r"^audio/([a-z_]+)-([a-z]+)-(\d+)-(\d+)-(\d)-(a|b|c|s[1-6])\.wav$")
-TINY = SMOKE.replace(synth_train_segments=1, synth_test_segments=1)   # 10 + 10 segments: a quick rebuild
+TINY = SMOKE.replace(synth_train_segments=1, synth_test_segments=1)   # custom sizes
 
 
 def read_tsv(path: Path) -> list[list[str]]:
@@ -138,13 +140,6 @@ def test_device_mix_of_the_plan():
 
 
 # --- determinism, markers, rebuilds ---------------------------------------------------------------------
-def test_same_seed_gives_identical_files_for_any_worker_count(smoke, tmp_path):
-    again = synthetic.synthesize(tmp_path / "again", "smoke", seed=0, workers=1)
-    a, b = digests(smoke), digests(again)
-    a.pop(".complete"), b.pop(".complete")         # the marker records how long generation took
-    assert a == b
-
-
 def test_another_seed_gives_other_audio():
     segment = synthetic.plan(SMOKE, 0)[0]
     x0 = synthetic.render_segment(0, segment)["a"]
@@ -166,21 +161,21 @@ def test_complete_dataset_is_left_alone(smoke):
     assert before == (marker.stat().st_mtime_ns, (smoke / "meta.csv").stat().st_mtime_ns)
 
 
-def test_interrupted_dataset_is_rebuilt(tmp_path):
-    root = synthetic.synthesize(tmp_path / "tiny", TINY, seed=3)
-    reference = digests(root)
-    reference.pop(".complete")
-    # simulate a crash half-way: no completion marker, a truncated wav, a stale split file
-    (root / synthetic.COMPLETE_MARKER).unlink()
+def test_interrupted_dataset_is_rebuilt_identically_with_one_worker(smoke, tmp_path):
+    """A crash half-way is detected and repaired; the result is byte-identical, whatever the worker count."""
+    root = tmp_path / "copy"
+    shutil.copytree(smoke, root)
+    (root / synthetic.COMPLETE_MARKER).unlink()                    # the crash: no completion marker, ...
     (root / synthetic.PROGRESS_MARKER).write_text("interrupted\n")
     first_wav = sorted((root / "audio").iterdir())[0]
-    first_wav.write_bytes(first_wav.read_bytes()[:100])
-    (root / "split5.csv").write_text("junk\n")
+    first_wav.write_bytes(first_wav.read_bytes()[:100])              # ... a truncated wav ...
+    (root / "split5.csv").write_text("junk\n")                       # ... and a stale split file
     assert not synthetic.is_complete(root)
-    synthetic.synthesize(root, TINY, seed=3)
-    rebuilt = digests(root)
-    rebuilt.pop(".complete")
-    assert rebuilt == reference and not (root / synthetic.PROGRESS_MARKER).exists()
+    synthetic.synthesize(root, "smoke", seed=0, workers=1)            # the fixture used 2 workers
+    original, rebuilt = digests(smoke), digests(root)
+    original.pop(".complete"), rebuilt.pop(".complete")               # the marker records the run time
+    assert rebuilt == original
+    assert synthetic.is_complete(root, "smoke", 0) and not (root / synthetic.PROGRESS_MARKER).exists()
 
 
 def test_refuses_to_write_into_a_foreign_folder(tmp_path):
@@ -220,17 +215,21 @@ def test_source_mix_table_and_datasheet():
 
 
 # --- difficulty -----------------------------------------------------------------------------------------
-def test_nearest_centroid_is_above_chance_and_far_from_perfect(dataset, tmp_path):
+def test_nearest_centroid_is_above_chance_and_far_from_perfect(dataset):
     """Calibration: the average spectrum alone says little about the scene (devices, locations, levels).
 
-    Measured during development (seeds 0-3) on the smoke set: 0.2-0.3 (chance is 0.1). On the demo
-    set a small CNN reaches about 0.6 while this stays near 0.25.
+    Protocol: centroids from split100, tested on the test clips of devices a, c and s5. Measured during
+    development on smoke seeds 0-4: 0.26-0.34 (chance: 0.1). On the demo set a small CNN reaches about 0.6
+    while nearest-centroid stays near 0.22.
     """
-    from asclab.features import load_features
+    from asclab.features import compute_logmels, feature_set
 
-    train = load_features(dataset, dataset.split(100), cache_dir=tmp_path)
-    test = load_features(dataset, dataset.split("test"), cache_dir=tmp_path)
-    accuracy = synthetic.nearest_centroid_accuracy(train, test)
+    def features(clips):
+        return feature_set(torch.from_numpy(compute_logmels([dataset.wav_path(c) for c in clips]))[:, None], clips)
+
+    train = dataset.split(100)
+    test = [c for c in dataset.split("test") if c.device in ("a", "c", "s5")]
+    accuracy = synthetic.nearest_centroid_accuracy(features(train), features(test))
     assert 0.13 <= accuracy <= 0.45
 
 
