@@ -135,12 +135,10 @@ def _impulses(times, amps) -> np.ndarray:
     return out
 
 
-def _decay(x: np.ndarray, tau_s: float, attack_frames: int = 0) -> np.ndarray:
-    """Convolve a [T] impulse train with an exponential decay (and an optional linear attack)."""
+def _decay(x: np.ndarray, tau_s: float) -> np.ndarray:
+    """Convolve a [T] impulse train with an exponential decay (time constant ``tau_s``)."""
     k = max(2, int(5 * tau_s * _FPS) + 1)
     kernel = np.exp(-np.arange(k) / (tau_s * _FPS))
-    if attack_frames:
-        kernel = np.concatenate([np.linspace(0.2, 1, attack_frames, endpoint=False), kernel])
     return np.convolve(x, kernel)[:_T].astype(np.float32)
 
 
@@ -289,7 +287,7 @@ def _src_footsteps(cv, rng, loc, w, sp):
         cv.noise(_decay(env, 0.025), shape, 5 + loc["gain"]["footsteps"])
 
 
-def _chime(rng, notes_hz, spacing: float) -> np.ndarray:
+def _chime(notes_hz, spacing: float) -> np.ndarray:
     """A public-address chime: bell-like notes (inharmonic partials, exponential decay)."""
     n = int((spacing * len(notes_hz) + 1.5) * SR)
     out = np.zeros(n, np.float32)
@@ -310,7 +308,7 @@ def _src_announcement(cv, rng, loc, w, sp):
     notes = loc["chime_notes"]
     spacing = rng.uniform(0.35, 0.6)
     level = rng.uniform(2, 8) + loc["gain"]["announcement"]
-    cv.tone(_chime(rng, notes, spacing), int(begin * SR), level)
+    cv.tone(_chime(notes, spacing), int(begin * SR), level)
     seconds = rng.uniform(2.0, 5.0)
     voice_start = begin + spacing * len(notes) + 0.6
     cv.block(_speech_block(rng, seconds, loc["formant_scale"] * 1.1, band=(350.0, 3800.0)),
@@ -368,7 +366,7 @@ def _src_train(cv, rng, loc, w, sp):
             _squeal(cv, rng, begin + seconds * rng.uniform(0.4, 0.8), rng.uniform(0.7, 2.0), level - 4, loc)
 
 
-def _beeps(rng, freq: float, count: int, on: float, off: float) -> np.ndarray:
+def _beeps(freq: float, count: int, on: float, off: float) -> np.ndarray:
     """A burst of square-ish beeps."""
     table = _wavetable((1.0, 0.0, 0.33, 0.0, 0.2))
     n_on = int(on * SR)
@@ -383,7 +381,7 @@ def _beeps(rng, freq: float, count: int, on: float, off: float) -> np.ndarray:
 def _src_beeps(cv, rng, loc, w, sp):
     """Warning beeps (doors closing, ticket gates) at the city's beep pitch."""
     for t in _poisson_times(rng, 0.2 * w):
-        x = _beeps(rng, loc["beep_hz"] * rng.choice((1.0, 1.0, 1.5)), int(rng.integers(2, 7)),
+        x = _beeps(loc["beep_hz"] * rng.choice((1.0, 1.0, 1.5)), int(rng.integers(2, 7)),
                    rng.uniform(0.1, 0.25), rng.uniform(0.08, 0.25))
         cv.tone(x, int(t * SR), rng.uniform(-4, 4) + loc["gain"]["beeps"])
 
@@ -426,14 +424,14 @@ def _src_birds(cv, rng, loc, w, sp):
     """Bird songs: runs of short frequency-swept chirps; each location has its own two species."""
     for t in _poisson_times(rng, 0.8 * w):
         species = loc["birds"][rng.integers(len(loc["birds"]))]
-        f_lo, f_hi, length, gap = species
+        start, end, length, gap = species
         n = int(rng.integers(3, 11))
         level = rng.uniform(0, 10) + loc["gain"]["birds"]
         for j in range(n):
             dur = length * rng.uniform(0.8, 1.2)
             m = int(dur * SR)
             u = np.linspace(0, 1, m)
-            freq = f_lo * (f_hi / f_lo) ** (u if species[0] < species[1] else 1 - u)
+            freq = start * (end / start) ** u                          # an up- or down-sweep
             freq = freq * (1 + 0.03 * np.sin(2 * np.pi * rng.uniform(20, 60) * u * dur))
             phase = 2 * np.pi * np.cumsum(freq) / SR
             x = (np.sin(phase) + 0.2 * np.sin(2 * phase)) * np.sin(np.pi * u) ** 2
@@ -681,8 +679,8 @@ def _location_params(seed: int, scene: str, kind: str, index: int, city: str) ->
     loc = dict(city_p)
     loc["level_db"] = rng.normal(-30, 3)                       # RMS of the scene, dBFS
     loc["gain"] = {name: rng.normal(0, LOCATION_SPREAD_DB) for name in SOURCES}  # how loud each source is here
-    loc["eq"] = [(math.exp(rng.uniform(math.log(80), math.log(10000))), rng.uniform(0.3, 1.2), rng.normal(0, LOCATION_SPREAD_DB))
-                 for _ in range(3)]
+    loc["eq"] = [(math.exp(rng.uniform(math.log(80), math.log(10000))), rng.uniform(0.3, 1.2),
+                  rng.normal(0, LOCATION_SPREAD_DB)) for _ in range(3)]     # (centre Hz, width oct, gain dB)
     loc["eq_tilt"] = rng.normal(0, 0.3) + city_p["city_tilt"]
     loc["rt60"] = rng.uniform(*sp["rt60"])
     loc["drr_db"] = rng.uniform(-3, 6)                          # direct-to-reverberant ratio
@@ -696,8 +694,9 @@ def _location_params(seed: int, scene: str, kind: str, index: int, city: str) ->
     loc["music_level"] = rng.uniform(-8, 0)
     loc["birds"] = [tuple(_bird_species(rng)) for _ in range(2)]
     loc["water_peak"] = rng.uniform(2500, 4000)
-    loc["engine_table"] = _wavetable(0.82 ** np.arange(16) * (1 + _peak_db(np.arange(1, 17) * 1000.0,
-                                                                            1000.0 * rng.uniform(3, 10), 0.5, 6) / 6))
+    harmonics = np.arange(1, 17)
+    lift = np.exp(-0.5 * (np.log2(harmonics / rng.uniform(3, 10)) / 0.5) ** 2)   # a body resonance
+    loc["engine_table"] = _wavetable(0.82 ** (harmonics - 1) * (1 + lift))
     loc["cabin_peak"] = rng.uniform(80, 150)
     loc["motor_hz_per_mps"] = rng.uniform(50, 70)
     loc["carrier_hz"] = rng.uniform(1500, 2500)
@@ -929,8 +928,8 @@ def plan(profile="demo", seed: int = 0) -> list[SegmentPlan]:
         raise ValueError(f"profile {prof.name!r} asks for {n_train} training and {n_test} test segments per "
                          "class; the synthetic dataset needs at least one of each (the paper profile uses the "
                          "real TAU22 data: see README: Real data)")
-    if max(n_train, n_test) > 1500:
-        raise ValueError(f"at most 1500 segments per class and split kind, got {n_train} / {n_test}")
+    if max(n_train, n_test) > 500:   # keeps location and segment ids unique (see below)
+        raise ValueError(f"at most 500 training and 500 test segments per class, got {n_train} / {n_test}")
     segments = []
     for label, scene in enumerate(SCENES):
         for kind, n, per_location in (("train", n_train, TRAIN_SEGMENTS_PER_LOCATION),
@@ -1037,14 +1036,14 @@ def _write_table(path: Path, header: tuple[str, ...], rows) -> None:
 
 @contextlib.contextmanager
 def _exclusive(root: Path):
-    """Hold an exclusive lock beside ``root`` (``<root>.lock``), so that two processes never write it at once."""
+    """Hold an exclusive lock beside ``root`` (``.<name>.lock``), so that two processes never write it at once."""
     try:
         import fcntl
     except ImportError:      # no fcntl (Windows): no lock; run one synthesis at a time
         yield
         return
     root.parent.mkdir(parents=True, exist_ok=True)
-    with open(root.with_name(root.name + ".lock"), "a") as handle:
+    with open(root.with_name(f".{root.name}.lock"), "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
