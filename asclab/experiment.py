@@ -65,7 +65,7 @@ def resolve_data_dir(profile: profiles.Profile, data_dir=None, seed: int = 0, pr
         )
     from asclab import synthetic
 
-    root = synthetic.default_root(profile.name, seed)
+    root = synthetic.default_root(profile, seed)   # a resized profile gets its own folder
     synthetic.synthesize(root, profile, seed, progress=progress)
     return root
 
