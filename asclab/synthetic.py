@@ -26,6 +26,7 @@ in parallel, and the same seed always gives byte-identical files.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import shutil
@@ -39,7 +40,7 @@ import numpy as np
 from asclab.data import COARSE, DEVICES, SAMPLE_RATE, SCENE_TO_COARSE, SCENES, SPLITS
 from asclab.storage import asclab_home, atomic_write_text, file_digest, read_json, write_json
 
-GENERATOR_VERSION = 1   # bump whenever the generated sound changes: older datasets then no longer count as complete
+GENERATOR_VERSION = 2   # bump whenever the generated sound changes (the source digest below catches forgotten bumps)
 SR = SAMPLE_RATE
 SEGMENT_SECONDS = 10
 CLIP_SAMPLES = SR                                  # one 1-s clip
@@ -985,9 +986,19 @@ def _as_profile(profile):
     return profiles.get(profile) if isinstance(profile, str) else profile
 
 
+@functools.lru_cache(maxsize=1)
+def generator_digest() -> str:
+    """A digest of this module's source: a dataset made by other code no longer counts as complete.
+
+    A forgotten ``GENERATOR_VERSION`` bump once left a stale demo dataset in place while the code that the
+    calibration measured wrote different sound; any edit to the generator now regenerates (under a minute).
+    """
+    return file_digest(Path(__file__))[:16]
+
+
 def _parameters(profile, seed: int) -> dict:
     prof = _as_profile(profile)
-    return {"generator": GENERATOR_VERSION, "profile": prof.name, "seed": int(seed),
+    return {"generator": GENERATOR_VERSION, "source": generator_digest(), "profile": prof.name, "seed": int(seed),
             "train_segments_per_class": prof.synth_train_segments,
             "test_segments_per_class": prof.synth_test_segments}
 
@@ -1014,7 +1025,8 @@ def is_complete(root, profile=None, seed: int | None = None) -> bool:
         done = read_json(marker)
     except ValueError:
         return False
-    if done.get("parameters", {}).get("generator") != GENERATOR_VERSION:
+    made_by = done.get("parameters", {})
+    if made_by.get("generator") != GENERATOR_VERSION or made_by.get("source") != generator_digest():
         return False
     if profile is not None and done["parameters"] != _parameters(profile, 0 if seed is None else seed):
         return False

@@ -5,6 +5,7 @@ One smoke-profile dataset is generated per test module (a few seconds) and share
 from __future__ import annotations
 
 import collections
+import json
 import csv
 import hashlib
 import re
@@ -159,6 +160,21 @@ def test_complete_dataset_is_left_alone(smoke):
     before = (marker.stat().st_mtime_ns, (smoke / "meta.csv").stat().st_mtime_ns)
     synthetic.synthesize(smoke, "smoke", seed=0)
     assert before == (marker.stat().st_mtime_ns, (smoke / "meta.csv").stat().st_mtime_ns)
+
+
+def test_dataset_made_by_other_generator_code_is_outdated(smoke, tmp_path):
+    """A marker written by another version of the generator's source (or version number) is not complete."""
+    root = tmp_path / "stale"
+    shutil.copytree(smoke, root)
+    marker = root / synthetic.COMPLETE_MARKER
+    summary = read_json(marker)
+    assert summary["parameters"]["source"] == synthetic.generator_digest()
+    summary["parameters"]["source"] = "0" * 16
+    marker.write_text(json.dumps(summary))
+    assert not synthetic.is_complete(root) and not synthetic.is_complete(root, "smoke", 0)
+    summary["parameters"].update(source=synthetic.generator_digest(), generator=synthetic.GENERATOR_VERSION - 1)
+    marker.write_text(json.dumps(summary))
+    assert not synthetic.is_complete(root)
 
 
 def test_interrupted_dataset_is_rebuilt_identically_with_one_worker(smoke, tmp_path):
