@@ -45,6 +45,8 @@ def configure_threads() -> int:
 
     On a 2-core laptop, two torch threads compete with Jupyter, the browser and the OS; measured here, one
     busy core slows 2-thread training 3-10x (threads wait at every barrier), while 1 thread stays steady.
+    Headless runs (``asclab run``, ``make workbook``) own the machine and set ``ASCLAB_THREADS`` to every core
+    (``asclab.workbook.headless_threads``).
     """
     import os
 

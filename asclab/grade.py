@@ -174,10 +174,12 @@ def reference_path(profile: str) -> Path:
     return repo_root() / "reference" / f"{profile}.json"
 
 
-def regenerate_command(profile: str, seeds, notebooks=None) -> str:
+def regenerate_command(profile: str, seeds, notebooks=None, extra_exclude=()) -> str:
     command = f"python -m asclab.grade --profile {profile} --seeds {' '.join(str(s) for s in seeds)}"
     if notebooks:
         command += " --notebooks " + " ".join(str(n) for n in notebooks)
+    if extra_exclude:
+        command += " --exclude " + " ".join(f"'{p}'" for p in extra_exclude)
     return command
 
 
@@ -632,7 +634,8 @@ def build_reference(profile: str, seeds=(0, 1, 2), nb_dir: str | Path | None = N
             exercises[r.name] = sorted(set(exercises.get(r.name, [])) | set(recorded), key=_exercise_order)
     reference = {
         "profile": profile,
-        "command": regenerate_command(profile, seeds, notebooks),
+        "command": regenerate_command(profile, seeds, notebooks,
+                                      [p for p in exclude if p not in DEFAULT_EXCLUDE]),
         "seeds": seeds,
         "created": datetime.now().isoformat(timespec="seconds"),
         "rule": tolerance.describe(),
@@ -659,10 +662,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=float, default=BandRule.k)
     parser.add_argument("--abs-floor", type=float, default=BandRule.abs_floor)
     parser.add_argument("--rel-floor", type=float, default=BandRule.rel_floor)
+    parser.add_argument("--exclude", nargs="+", default=[], metavar="PATTERN",
+                        help="metric paths (fnmatch patterns, e.g. '*within group') to leave unbanded, besides "
+                             f"the defaults {', '.join(DEFAULT_EXCLUDE)}")
     args = parser.parse_args(argv)
     reference = build_reference(args.profile, args.seeds, nb_dir=args.notebook_dir, out=args.out,
                                 tolerance=BandRule(args.k, args.abs_floor, args.rel_floor),
-                                notebooks=args.notebooks, cell_timeout=args.timeout)
+                                notebooks=args.notebooks, cell_timeout=args.timeout,
+                                exclude=DEFAULT_EXCLUDE + tuple(args.exclude))
     n = sum(len(b) for b in reference["metrics"].values())
     print(f"{n} bands over {len(reference['metrics'])} notebook(s) -> "
           f"{args.out or reference_path(args.profile)}")

@@ -316,3 +316,8 @@ def test_build_reference_runs_every_seed(tmp_path):
     assert band["n"] == 2 and band["low"] < 0.5 and band["high"] > 0.51
     assert ref["exercises"] == {"01_quiz": ["macro_accuracy"]}
     assert gr.load_reference(out, "smoke")[0] == ref
+    # an extra exclusion is left unbanded and recorded in the command that regenerates the file
+    ref = gr.build_reference("smoke", [0, 1], nb_dir=nb_dir, out=out, runs_dir=tmp_path / "runs", progress=False,
+                             exclude=gr.DEFAULT_EXCLUDE + ("ac*",))
+    assert ref["metrics"]["01_quiz"] == {} and ref["exclude"][-1] == "ac*"
+    assert ref["command"] == "python -m asclab.grade --profile smoke --seeds 0 1 --exclude 'ac*'"

@@ -89,3 +89,23 @@ def test_06_quantization(smoke_run):
     assert m["int8_complexity"]["bytes"] <= 128_000 and m["int8_complexity"]["macs"] <= 30_000_000
     assert m["int8_complexity"]["fits"] and m["int8_reload_identical"]
     assert m["exercises"]["fake_quantize"]["passed"]
+
+
+def test_reference_bands_contain_this_run(smoke_run):
+    """reference/smoke.json was measured over other seeds; this run (SEED 0) must fall inside every band."""
+    from asclab import grade
+
+    reference, where = grade.load_reference(None, "smoke")
+    assert reference is not None, where
+    assert 0 not in reference["seeds"], "the reference must come from seeds other than this run's"
+    summary, _ = smoke_run
+    outside, checked = [], 0
+    for r in summary.results:
+        bands = reference["metrics"].get(r.name)
+        assert bands, f"reference/smoke.json has no bands for {r.name}: regenerate it ({reference['command']})"
+        flat = grade.flatten_metrics(json.loads((r.out_dir / "metrics.json").read_text()))
+        for path, band in bands.items():
+            checked += 1
+            if not grade.in_band(flat.get(path), band):
+                outside.append(f"{r.name}: {path} = {flat.get(path)} not in [{band['low']:.4g}, {band['high']:.4g}]")
+    assert checked >= 50 and not outside, "\n".join(outside)

@@ -175,3 +175,18 @@ def test_headline_metrics():
     m = {"acc": 0.5, "n": 3, "ok": True, "name": "x", "table": {"a": 1}, "lst": [1]}
     assert workbook.headline_metrics(m) == {"acc": 0.5, "n": 3}
     assert workbook.headline_metrics(None) == {} and workbook.headline_metrics([1]) == {}
+
+
+def test_headless_runs_use_every_core_unless_told(monkeypatch):
+    import os
+
+    from asclab import workbook
+
+    monkeypatch.delenv("ASCLAB_THREADS", raising=False)
+    with workbook.headless_threads():
+        assert os.environ["ASCLAB_THREADS"] == str(os.cpu_count())
+    assert "ASCLAB_THREADS" not in os.environ
+    monkeypatch.setenv("ASCLAB_THREADS", "1")
+    with workbook.headless_threads():
+        assert os.environ["ASCLAB_THREADS"] == "1"
+    assert os.environ["ASCLAB_THREADS"] == "1"
