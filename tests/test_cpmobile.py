@@ -3,7 +3,6 @@ the eager-mode QAT -> INT8 path that asclab.quantize relies on."""
 import copy
 import json
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +12,6 @@ from torch import nn
 from asclab.complexity import count_params, param_bytes
 from asclab.models.cpmobile import GRN, CPMobile, baseline, make_divisible
 
-REFERENCE = Path("/work/shared/reference/cp_mobile.json")
 
 
 def _summary(model, frames):
@@ -56,13 +54,12 @@ def _layers(model, frames):
             if isinstance(layer.module, (nn.Conv2d, nn.BatchNorm2d))}
 
 
-@pytest.mark.skipif(not REFERENCE.exists(), reason="shared reference not available")
 @pytest.mark.parametrize("family, build, frames, key", [
     ("cp_mobile", CPMobile, 64, "layers_T64"),
     ("dcase2024_baseline", baseline, 65, "layers_T65"),
 ])
-def test_every_layer_matches_reference(family, build, frames, key):
-    reference = json.loads(REFERENCE.read_text())[family][key]
+def test_every_layer_matches_reference(family, build, frames, key, shared_reference):
+    reference = json.loads(shared_reference("cp_mobile.json").read_text())[family][key]
     ours = _layers(build(), frames)
     assert sorted(ours) == sorted(row["module"] for row in reference)
     for row in reference:

@@ -3,7 +3,6 @@ pre-trained checkpoints (asclab.models.dymn, asclab.models.pretrained)."""
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 from pathlib import Path
 
@@ -14,17 +13,6 @@ import torch.nn.functional as F
 from asclab.models import pretrained
 from asclab.models.dymn import DyMN, DynamicConv, make_divisible, temperature_schedule
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def shared_reference(filename: str) -> Path:
-    """A file of the shared reference folder: ``$ASCLAB_SHARED/reference`` or ``../shared/reference``."""
-    shared = Path(os.environ.get("ASCLAB_SHARED", REPO.parent / "shared"))
-    path = shared / "reference" / filename
-    if not path.is_file():
-        pytest.fail(f"reference file {path} is missing: set ASCLAB_SHARED to the folder holding "
-                    f"reference/{filename} (EfficientAT's DyMN layout and outputs)")
-    return path
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -37,12 +25,12 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def reference_layout():
+def reference_layout(shared_reference):
     return json.loads(shared_reference("dymn_state_dict.json").read_text())["models"]
 
 
 @pytest.fixture(scope="module")
-def golden():
+def golden(shared_reference):
     return torch.load(shared_reference("dymn_golden_w04.pt"), weights_only=True)
 
 
