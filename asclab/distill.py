@@ -115,3 +115,33 @@ def cached_teacher_logits(model: torch.nn.Module, feature_set, normalizer, cache
     logits = predict(model, feature_set, normalizer, batch_size=batch_size, device=device).float().cpu()
     storage.atomic_torch_save({"key": key, "logits": logits, "filenames": list(feature_set.filenames)}, path)
     return logits
+
+
+def kd_verdict(kd_gain: dict, teacher_acc: float, student_acc: float, pretrained: bool) -> str:
+    """Say whether KD beat labels alone at every split, and why it can fail to.
+
+    ``kd_gain`` maps split -> points gained by KD (KD student minus labels-only student);
+    ``teacher_acc`` / ``student_acc`` are the ensemble's and the labels-only student's macro accuracy
+    (fractions) on the split the teachers were compared on; ``pretrained``: did the teachers start from
+    AudioSet weights.
+    """
+    gains = ", ".join(f"split{s} {g:+.1f} points" for s, g in kd_gain.items())
+    if all(g > 0 for g in kd_gain.values()):
+        return f"KD beats labels alone at every split: {gains}."
+    lines = [f"KD does NOT beat labels alone at every split here: {gains}."]
+    if teacher_acc <= student_acc:
+        lines.append(
+            f"The teacher ensemble ({100 * teacher_acc:.1f} %) is no better than the student trained on labels "
+            f"alone ({100 * student_acc:.1f} %): distillation passes the teachers' mistakes on to the student. "
+            "KD pays when the teachers know more than the student can learn from the labels.")
+        if not pretrained:
+            lines.append(
+                "The paper's teachers start from AudioSet weights (2 M clips); these start from scratch, and a "
+                "DyMN trained from scratch for a few epochs is a weaker classifier than CP-Mobile. With the "
+                "EfficientAT checkpoints and the paper profile the teachers lead the student.")
+    else:
+        lines.append(
+            f"The teachers lead the student ({100 * teacher_acc:.1f} % against {100 * student_acc:.1f} %), yet the "
+            "student did not gain at every split: with few epochs the KD signal has little time to act; try "
+            "more student epochs or another KD weight and temperature.")
+    return "\n".join(lines)

@@ -71,9 +71,12 @@ DEMO = Profile(
     batch_size=48, eval_batch_size=256,
     teachers=("model1", "model2"),
     teacher_widths={1.0: 0.1, 2.0: 0.2},
-    teacher_epochs=5, teacher_lr=1e-3, hl_weight=1.0,
+    # No AudioSet weights here: the teachers start from scratch, so they get a from-scratch learning rate
+    # (the paper's 1e-4 fine-tunes pre-trained weights). Students: a few epochs instead of 150, so a higher
+    # peak lr with cosine decay (1e-3 for 8 epochs stays near 25 %; 3e-3 reaches about 60 % on split 100).
+    teacher_epochs=6, teacher_lr=3e-3, hl_weight=1.0,
     systems=("system1",),
-    student_epochs=6, student_lr=1e-3, kd_temperature=2.0, kd_weight=0.5,
+    student_epochs=8, student_lr=3e-3, kd_temperature=2.0, kd_weight=0.5,
     qat_epochs=2, qat_lr=1e-4, qat_freeze_epoch=1, calibration_batches=8,
 )
 

@@ -328,3 +328,16 @@ def test_cache_recomputes_a_file_that_does_not_match(tmp_path, counted_predict):
     assert len(counted_predict) == 1
     assert logits.abs().sum().item() > 0
     assert torch.load(tmp_path / f"logits-{key}.pt", weights_only=True)["key"] == key
+
+
+def test_kd_verdict_names_each_outcome_and_its_reason():
+    from asclab.distill import kd_verdict
+
+    win = kd_verdict({25: 2.0, 100: 0.5}, 0.70, 0.60, pretrained=True)
+    assert win == "KD beats labels alone at every split: split25 +2.0 points, split100 +0.5 points."
+    weak = kd_verdict({25: 1.0, 100: -3.0}, 0.40, 0.60, pretrained=False)
+    assert weak.startswith("KD does NOT beat labels alone at every split here: split25 +1.0 points, split100 -3.0")
+    assert "(40.0 %) is no better than the student" in weak and "from scratch" in weak
+    assert "from scratch" not in kd_verdict({25: -1.0}, 0.40, 0.60, pretrained=True)
+    strong = kd_verdict({25: -1.0}, 0.70, 0.60, pretrained=False)
+    assert "The teachers lead the student (70.0 % against 60.0 %)" in strong
