@@ -134,6 +134,12 @@ def kd_verdict(kd_gain: dict, teacher_acc: float, student_acc: float, pretrained
             f"The teacher ensemble ({100 * teacher_acc:.1f} %) is no better than the student trained on labels "
             f"alone ({100 * student_acc:.1f} %): distillation passes the teachers' mistakes on to the student. "
             "KD pays when the teachers know more than the student can learn from the labels.")
+        helped = [f"split{s}" for s, g in kd_gain.items() if g > 0]
+        if helped:
+            lines.append(
+                f"Where KD still gained ({', '.join(helped)}), the soft targets acted as a regulariser, much like "
+                "label smoothing: they keep the student from growing over-confident on scarce labels, even "
+                "when they come from weaker teachers.")
         if not pretrained:
             lines.append(
                 "The paper's teachers start from AudioSet weights (2 M clips); these start from scratch, and a "

@@ -338,6 +338,7 @@ def test_kd_verdict_names_each_outcome_and_its_reason():
     weak = kd_verdict({25: 1.0, 100: -3.0}, 0.40, 0.60, pretrained=False)
     assert weak.startswith("KD does NOT beat labels alone at every split here: split25 +1.0 points, split100 -3.0")
     assert "(40.0 %) is no better than the student" in weak and "from scratch" in weak
+    assert "Where KD still gained (split25), the soft targets acted as a regulariser" in weak
     assert "from scratch" not in kd_verdict({25: -1.0}, 0.40, 0.60, pretrained=True)
     strong = kd_verdict({25: -1.0}, 0.70, 0.60, pretrained=False)
     assert "The teachers lead the student (70.0 % against 60.0 %)" in strong
