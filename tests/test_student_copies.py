@@ -14,7 +14,7 @@ import nbformat
 import pytest
 
 from asclab.exercises import write_student_copies
-from asclab.workbook import NOTEBOOK_NAME, list_notebooks, notebooks_dir, repo_root
+from asclab.workbook import NOTEBOOK_NAME, list_notebooks, notebooks_dir
 
 EXERCISE_NOTEBOOKS = ("02", "03", "04", "05", "06")
 REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[ \t]*\n.*?^[ \t]*### END SOLUTION[ \t]*$", re.M | re.S)
@@ -65,14 +65,3 @@ def test_copy_is_the_notebook_with_stubs(copies, source):
         assert "### BEGIN SOLUTION" not in b.source and "### END SOLUTION" not in b.source, where
         assert b.source.count("raise NotImplementedError()") == a.source.count("raise NotImplementedError()") + n
         assert b.outputs == [] and b.execution_count is None, where
-
-
-def test_committed_student_folder_is_fresh(copies):
-    committed = repo_root() / "student"
-    if not committed.is_dir():
-        pytest.skip("no committed student/ folder")
-    fresh = {p.name: p.read_bytes() for p in copies.iterdir()}
-    present = {p.name: p.read_bytes() for p in committed.glob("*.ipynb")}
-    assert sorted(present) == sorted(fresh), "student/ holds other notebooks than notebooks/: run make student-copy"
-    stale = [name for name in fresh if present[name] != fresh[name]]
-    assert not stale, f"student/ is stale for {stale}: run `make student-copy` and commit the result"
