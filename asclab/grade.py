@@ -277,7 +277,7 @@ def grade_notebook(path: Path, out_dir: Path, profile: str, cell_timeout: float 
                    kernel: str = "python3") -> NotebookOutcome:
     """Run one submitted notebook into ``out_dir/<stem>/`` and say what became of it (never raises for the
     notebook's own failures)."""
-    from asclab.workbook import run_notebook
+    from asclab.workbook import figures_to, run_notebook
 
     path = Path(path)
     reason = _invalid_reason(path)
@@ -287,8 +287,9 @@ def grade_notebook(path: Path, out_dir: Path, profile: str, cell_timeout: float 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "metrics.json").unlink(missing_ok=True)  # a metrics.json from an earlier grading must not count
     parameters = {"PROFILE": profile, "INTERACTIVE": False, "OUT_DIR": str(folder)}
-    result = run_notebook(path, folder / path.name, parameters, kernel=kernel, progress=False,
-                          cell_timeout=cell_timeout, cwd=folder)
+    with figures_to(folder / "figures"):      # a submission never writes into the workbook's figures/
+        result = run_notebook(path, folder / path.name, parameters, kernel=kernel, progress=False,
+                              cell_timeout=cell_timeout, cwd=folder)
     return outcome_from_result(result)
 
 
@@ -616,9 +617,10 @@ def build_reference(profile: str, seeds=(0, 1, 2), nb_dir: str | Path | None = N
     exercises: dict[str, list[str]] = {}
     runs_dir = Path(runs_dir) if runs_dir is not None else workbook.repo_root() / "runs" / "reference"
     for seed in seeds:
-        summary = workbook.run_notebooks(profile=profile, overrides={"SEED": seed}, notebooks=notebooks,
-                                         out_dir=runs_dir, nb_dir=nb_dir, progress=progress,
-                                         cell_timeout=cell_timeout)
+        with workbook.figures_to(runs_dir / f"figures-{profile}-seed{seed}"):   # keep the workbook's figures/
+            summary = workbook.run_notebooks(profile=profile, overrides={"SEED": seed}, notebooks=notebooks,
+                                             out_dir=runs_dir, nb_dir=nb_dir, progress=progress,
+                                             cell_timeout=cell_timeout)
         if not summary.ok:
             failed = "; ".join(f"{r.name}: {r.failure_text()}" for r in summary.failures)
             raise RuntimeError(f"seed {seed}: notebooks failed ({failed}); a reference needs a clean run "

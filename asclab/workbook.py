@@ -470,6 +470,24 @@ def headless_threads():
         os.environ.pop("ASCLAB_THREADS", None)
 
 
+@contextlib.contextmanager
+def figures_to(path):
+    """Send the notebooks' figures to ``path`` (``ASCLAB_FIGURES``) inside the ``with``, then restore.
+
+    Grading and reference runs use it so that students' and reference runs never overwrite the workbook's
+    own ``figures/``.
+    """
+    before = os.environ.get("ASCLAB_FIGURES")
+    os.environ["ASCLAB_FIGURES"] = str(path)
+    try:
+        yield Path(path)
+    finally:
+        if before is None:
+            os.environ.pop("ASCLAB_FIGURES", None)
+        else:
+            os.environ["ASCLAB_FIGURES"] = before
+
+
 def _run_each(selected, shared, run_dir, summary, kernel, progress, cell_timeout, cwd) -> None:
     for i, nb_path in enumerate(selected, 1):
         print(f"[{i}/{len(selected)}] {nb_path.name}", flush=True)

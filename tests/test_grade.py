@@ -40,9 +40,12 @@ MICRO = "    return float(np.mean(y_true == y_pred))"
 
 WRITE_METRICS = textwrap.dedent("""\
     import json, pathlib
+    from asclab import workbook
     out = pathlib.Path(OUT_DIR)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics))
+    workbook.figures_dir().mkdir(parents=True, exist_ok=True)
+    (workbook.figures_dir() / "01_quiz.png").write_bytes(b"a figure")
 """)
 
 REFERENCE = {
@@ -54,6 +57,12 @@ REFERENCE = {
 }
 
 CELL_TIMEOUT = 15  # seconds per cell: enough to import torch on a busy 2-core machine; the loop costs this much
+
+
+def workbook_figures():
+    from asclab import workbook
+
+    return workbook.repo_root() / "figures"
 
 
 def make_notebook(path, cells):
@@ -135,6 +144,9 @@ def test_outputs_per_student_and_notebook(graded):
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["profile"] == "smoke" and metrics["interactive"] is False  # parameters were injected
     assert metrics["exercises"]["macro_accuracy"]["passed"] is True
+    # figures go to the student's folder, never into the workbook's figures/
+    assert (folder / "figures" / "01_quiz.png").read_bytes() == b"a figure"
+    assert not (workbook_figures() / "01_quiz.png").exists()
 
 
 def test_grades_csv_md_json(graded):
@@ -306,11 +318,17 @@ def test_build_reference_runs_every_seed(tmp_path):
         out = pathlib.Path(OUT_DIR)
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(metrics))
+        from asclab import workbook
+        workbook.figures_dir().mkdir(parents=True, exist_ok=True)
+        (workbook.figures_dir() / "01_quiz_ref.png").write_bytes(b"a figure")
     """)])
     out = tmp_path / "reference" / "smoke.json"
     ref = gr.build_reference("smoke", [0, 1], nb_dir=nb_dir, out=out, runs_dir=tmp_path / "runs", progress=False)
     assert json.loads(out.read_text()) == ref
     assert ref["seeds"] == [0, 1] and ref["command"] == "python -m asclab.grade --profile smoke --seeds 0 1"
+    for seed in (0, 1):       # reference runs keep their figures beside their runs
+        assert (tmp_path / "runs" / f"figures-smoke-seed{seed}" / "01_quiz_ref.png").is_file()
+    assert not (workbook_figures() / "01_quiz_ref.png").exists()
     assert list(ref["metrics"]["01_quiz"]) == ["acc"]                 # seconds and seed are not banded
     band = ref["metrics"]["01_quiz"]["acc"]
     assert band["n"] == 2 and band["low"] < 0.5 and band["high"] > 0.51

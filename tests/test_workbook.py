@@ -190,3 +190,18 @@ def test_headless_runs_use_every_core_unless_told(monkeypatch):
     with workbook.headless_threads():
         assert os.environ["ASCLAB_THREADS"] == "1"
     assert os.environ["ASCLAB_THREADS"] == "1"
+
+
+def test_figures_to_redirects_and_restores(monkeypatch, tmp_path):
+    import os
+
+    from asclab import workbook
+
+    monkeypatch.setenv("ASCLAB_FIGURES", "/somewhere/else")
+    with workbook.figures_to(tmp_path / "figs") as path:
+        assert workbook.figures_dir() == path == tmp_path / "figs"
+    assert os.environ["ASCLAB_FIGURES"] == "/somewhere/else"
+    monkeypatch.delenv("ASCLAB_FIGURES")
+    with workbook.figures_to(tmp_path / "figs"):
+        assert workbook.figures_dir() == tmp_path / "figs"
+    assert "ASCLAB_FIGURES" not in os.environ and workbook.figures_dir() == workbook.repo_root() / "figures"
