@@ -82,6 +82,9 @@ def test_05_knowledge_distillation(smoke_run):
     assert m["student_complexity"] == {"params": 126_952, "macs": 28_893_268}
     assert all(math.isfinite(g) for g in m["kd_gain"].values())
     assert m["exercises"]["kd_loss"]["passed"]
+    assert sorted(m["calibration"]) == sorted(f"{kind} {s}%{group}" for s in (50, 100)
+                                              for kind, group in (("centroid", ""), ("CNN", " seen"), ("CNN", " unseen")))
+    assert all(0 <= v <= 100 for v in m["calibration"].values())
 
 
 def test_06_quantization(smoke_run):
