@@ -143,8 +143,9 @@ def kd_verdict(kd_gain: dict, teacher_acc: float, student_acc: float, pretrained
         if not pretrained:
             lines.append(
                 "The paper's teachers start from AudioSet weights (2 M clips); these start from scratch, and a "
-                "DyMN trained from scratch for a few epochs is a weaker classifier than CP-Mobile. With the "
-                "EfficientAT checkpoints and the paper profile the teachers lead the student.")
+                "DyMN trained from scratch for a few epochs is a weaker classifier than CP-Mobile. The paper's "
+                "fine-tuned teachers lead the student; to reproduce that, put the EfficientAT checkpoints in the "
+                "weights folder and run the paper profile.")
     else:
         lines.append(
             f"The teachers lead the student ({100 * teacher_acc:.1f} % against {100 * student_acc:.1f} %), yet the "
