@@ -11,8 +11,8 @@ from __future__ import annotations
 import ast
 import contextlib
 import json
-import os
 import math
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -44,8 +44,6 @@ def repo_root() -> Path:
 
 def figures_dir() -> Path:
     """Where every notebook saves its PNGs: the repository's ``figures/`` (or ``$ASCLAB_FIGURES``)."""
-    import os
-
     return Path(os.environ["ASCLAB_FIGURES"]) if os.environ.get("ASCLAB_FIGURES") else repo_root() / "figures"
 
 
@@ -197,8 +195,6 @@ class RunSummary:
 
     @property
     def figures_dir(self) -> Path:
-        import os
-
         return Path(os.environ["ASCLAB_FIGURES"]) if os.environ.get("ASCLAB_FIGURES") else self.cwd / "figures"
 
     def __getitem__(self, name: str) -> NotebookResult:
@@ -447,12 +443,37 @@ def run_notebooks(
     )
     print(f"asclab run: profile {profile}, {len(selected)} notebook(s), output in {run_dir}", flush=True)
     with headless_threads():
-        _run_each(selected, shared, run_dir, summary, kernel, progress, cell_timeout, cwd)
+        for i, nb_path in enumerate(selected, 1):
+            print(f"[{i}/{len(selected)}] {nb_path.name}", flush=True)
+            parameters = {**shared, "OUT_DIR": str(run_dir / nb_path.stem)}
+            result = run_notebook(
+                nb_path, run_dir / nb_path.name, parameters,
+                kernel=kernel, progress=progress, cell_timeout=cell_timeout, cwd=cwd,
+            )
+            summary.results.append(result)
+            line = f"[{i}/{len(selected)}] {nb_path.stem}: {result.status} in {result.seconds:.1f} s"
+            if not result.ok:
+                line += f": {result.failure_text()}"
+            print(line, flush=True)
+            write_results(summary)  # after every notebook, so an interrupted run keeps what it finished
     _print_where(summary)
     return summary
 
 
 @contextlib.contextmanager
+def _environ(name: str, value: str):
+    """Set the environment variable ``name`` inside the ``with`` (the kernels inherit it), then restore it."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
 def headless_threads():
     """Let the kernels use every core (``ASCLAB_THREADS``) unless the caller chose a number.
 
@@ -461,13 +482,8 @@ def headless_threads():
     headless run has the machine to itself: two threads train CP-Mobile about 1.9x faster there.
     """
     if os.environ.get("ASCLAB_THREADS"):
-        yield
-        return
-    os.environ["ASCLAB_THREADS"] = str(os.cpu_count() or 1)
-    try:
-        yield
-    finally:
-        os.environ.pop("ASCLAB_THREADS", None)
+        return contextlib.nullcontext()
+    return _environ("ASCLAB_THREADS", str(os.cpu_count() or 1))
 
 
 @contextlib.contextmanager
@@ -477,31 +493,8 @@ def figures_to(path):
     Grading and reference runs use it so that students' and reference runs never overwrite the workbook's
     own ``figures/``.
     """
-    before = os.environ.get("ASCLAB_FIGURES")
-    os.environ["ASCLAB_FIGURES"] = str(path)
-    try:
+    with _environ("ASCLAB_FIGURES", str(path)):
         yield Path(path)
-    finally:
-        if before is None:
-            os.environ.pop("ASCLAB_FIGURES", None)
-        else:
-            os.environ["ASCLAB_FIGURES"] = before
-
-
-def _run_each(selected, shared, run_dir, summary, kernel, progress, cell_timeout, cwd) -> None:
-    for i, nb_path in enumerate(selected, 1):
-        print(f"[{i}/{len(selected)}] {nb_path.name}", flush=True)
-        parameters = {**shared, "OUT_DIR": str(run_dir / nb_path.stem)}
-        result = run_notebook(
-            nb_path, run_dir / nb_path.name, parameters,
-            kernel=kernel, progress=progress, cell_timeout=cell_timeout, cwd=cwd,
-        )
-        summary.results.append(result)
-        line = f"[{i}/{len(selected)}] {nb_path.stem}: {result.status} in {result.seconds:.1f} s"
-        if not result.ok:
-            line += f": {result.failure_text()}"
-        print(line, flush=True)
-        write_results(summary)  # after every notebook, so an interrupted run keeps what it finished
 
 
 def _print_where(summary: RunSummary) -> None:
