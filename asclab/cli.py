@@ -121,6 +121,23 @@ def cmd_weights_list(args) -> int:
     return 0
 
 
+# --- asclab pretrain -----------------------------------------------------------------------------------
+def cmd_pretrain(args) -> int:
+    pretrain = _import("asclab.pretrain")
+    torch = _import("torch")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    init = args.init
+    cfg = pretrain.PretrainConfig(width=args.width, corpus_seed=args.corpus_seed, recordings=args.recordings,
+                                  epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, init=init,
+                                  **({"temperature_epochs": 0.0, "warmup_epochs": 0.0} if init else {}))
+    card = pretrain.pretrain(cfg, args.out, progress=not args.no_progress, device=args.device,
+                             command=" ".join(["asclab", *sys.argv[1:]]))
+    print(f"{card['name']}: held-out mAP {card['eval_mAP']:.3f} after {card['steps']} steps in "
+          f"{card['wall_seconds'] / 60:.1f} min -> {Path(args.out) / card['file']} (sha256 {card['sha256'][:12]}...)")
+    return 0
+
+
 # --- asclab complexity ----------------------------------------------------------------------------------
 def cmd_complexity(args) -> int:
     registry = _import("asclab.models.registry")
@@ -156,6 +173,7 @@ def cmd_grade(args) -> int:
         options["timeout"] = args.timeout
     if args.out:
         options["out_dir"] = Path(args.out)
+    options["layout"] = args.layout
     result = grade.grade(Path(args.submissions), **options)
     if isinstance(result, (str, Path)):
         print(result)
@@ -191,8 +209,42 @@ def profiles_table() -> str:
     return format_table(header, rows)
 
 
+def our_settings_table() -> str:
+    """The settings that are ours, not the paper's (``asclab.paper.our_settings``), one column per profile.
+
+    A profile without the row runs the paper's value (its learning rates, batch size, DyMN widths).
+    """
+    profiles = _import("asclab.profiles").PROFILES
+    our_settings = _import("asclab.paper").our_settings
+    per_profile = {name: {row["setting"]: row for row in our_settings(p)} for name, p in profiles.items()}
+    # rows in the paper profile's order, then those only the demo or smoke profile has
+    order = sorted(per_profile, key=lambda n: ("paper", "demo").index(n) if n in ("paper", "demo") else 2)
+    settings = list(dict.fromkeys(s for name in order for s in per_profile[name]))
+    header = ("setting", *profiles, "the report says", "why")
+    rows = []
+    for setting in settings:
+        found = {name: rows_[setting] for name, rows_ in per_profile.items() if setting in rows_}
+        values = [_fmt_setting(found[n]["value"]) if n in found else "the paper's" for n in profiles]
+        reasons = dict.fromkeys(found[n]["why"] for n in found)
+        if len(reasons) == 1:
+            why = next(iter(reasons))
+        else:
+            why = "; ".join(f"{n}: {found[n]['why']}" for n in found)
+        first = next(iter(found.values()))
+        rows.append((setting, *values, first["paper"], why))
+    return format_table(header, rows)
+
+
+def _fmt_setting(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def cmd_profiles(args) -> int:
     print(profiles_table())
+    print()
+    print("Settings that are ours, not the paper's (the report does not give them), and why:")
+    print()
+    print(our_settings_table())
     return 0
 
 
@@ -264,6 +316,22 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--dir", metavar="DIR", help="weights folder (default: $ASCLAB_WEIGHTS or under ASCLAB_HOME)")
     q.set_defaults(func=cmd_weights_list)
 
+    p = sub.add_parser("pretrain", parents=[debug], help="pre-train a DyMN on the synthetic event corpus")
+    p.add_argument("--width", type=_positive_float, default=0.2, help="DyMN width multiplier (default 0.2)")
+    p.add_argument("--epochs", type=int, default=6, help="passes over the corpus (default 6)")
+    p.add_argument("--recordings", type=int, default=3000, help="10-s recordings in the corpus (default 3000)")
+    p.add_argument("--corpus-seed", type=int, default=1, help="the corpus's seed (default 1)")
+    p.add_argument("--lr", type=_positive_float, default=2e-3, help="peak learning rate (default 2e-3)")
+    p.add_argument("--batch-size", type=int, default=64, help="clips per batch (default 64)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--out", default="pretrained", metavar="DIR", help="where the checkpoint and card go; an "
+                   "interrupted run in DIR resumes (default pretrained/)")
+    p.add_argument("--init", metavar="CHECKPOINT", help="continue pre-training from a checkpoint (a shipped name such "
+                   "as dymn02_synth, or a .pt path) at temperature 1, without warm-up; the card records both stages")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_pretrain)
+
     p = sub.add_parser("complexity", parents=[debug], help="parameters, MACs and the DCASE verdict of a model")
     p.add_argument("name", help="a registry name: model1..model6, system1..system3, baseline")
     p.add_argument("--frames", type=int, default=64, help="time frames of the input (default 64: one second)")
@@ -280,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="smoke", choices=profiles)
     p.add_argument("--timeout", type=_positive_float, default=None, metavar="S", help="seconds per cell")
     p.add_argument("--out", metavar="DIR", help="where grading reports go")
+    p.add_argument("--layout", choices=("auto", "folders", "flat"), default="auto",
+                   help="how SUBMISSIONS is laid out: folders (<student>/<notebook>.ipynb), flat "
+                        "(<student>_<notebook>.ipynb or <student>.ipynb, one notebook each, recognised by its "
+                        "title), or auto (default: folders when a sub-folder holds a notebook, flat otherwise)")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("profiles", parents=[debug], help="show the smoke, demo and paper profiles")

@@ -235,6 +235,35 @@ def evaluate(logits, feature_set) -> dict[str, Any]:
     }
 
 
+COLLAPSE_SHARE = 0.5   # a model that sends more than half of the test clips to one class has collapsed
+
+
+def collapse_share(report_or_confusion) -> tuple[float, int]:
+    """(largest share of clips predicted as one class, that class) from a report or a confusion matrix."""
+    cm = report_or_confusion["confusion"] if isinstance(report_or_confusion, dict) else report_or_confusion
+    predicted = np.asarray(cm).sum(axis=0)            # column sums: clips predicted as each class
+    if predicted.sum() == 0:
+        raise ValueError("the confusion matrix is empty: no clips were evaluated")
+    top = int(predicted.argmax())
+    return float(predicted[top] / predicted.sum()), top
+
+
+def is_collapsed(report_or_confusion, share: float = COLLAPSE_SHARE) -> bool:
+    """Whether more than ``share`` of the clips go to one class (the model has stopped discriminating)."""
+    return collapse_share(report_or_confusion)[0] > share
+
+
+def collapse_warnings(reports: dict, share: float = COLLAPSE_SHARE) -> list[str]:
+    """One sentence per collapsed model among ``{name: report}``; an empty list when none collapsed."""
+    out = []
+    for name, report in reports.items():
+        frac, top = collapse_share(report)
+        if frac > share:
+            out.append(f"{name} has collapsed: {100 * frac:.0f} % of the test clips are predicted as "
+                       f"{SCENES[top]} (more than {100 * share:.0f} %); its accuracy says little about the method")
+    return out
+
+
 # --- logits on disk ------------------------------------------------------------------------------------
 
 _LOGIT_KEYS = ("logits", "y", "y_coarse", "filenames", "devices")

@@ -7,6 +7,7 @@ change a hyper-parameter and a new run is trained; change nothing and the finish
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,11 +162,13 @@ class Workspace:
                                              self.test_set)
         return Run(name, split, result.model, metrics, result.history, out_dir, pretrained_from)
 
-    def train_teacher(self, name: str, split: int, weights_dir=None) -> Run:
-        """Fine-tune a teacher of Table 1 on a split, or load the finished run."""
-        model, source = registry.build_teacher(name, self.profile, weights_dir=weights_dir)
+    def train_teacher(self, name: str, split: int, weights_dir=None, pretrained: bool = True) -> Run:
+        """Fine-tune a teacher of Table 1 on a split (from its pre-trained checkpoint, or from scratch with
+        ``pretrained=False``), or load the finished run."""
+        model, source = registry.build_teacher(name, self.profile, weights_dir=weights_dir, pretrained=pretrained)
+        width = registry.teacher_width(name, self.profile)
         return self._run(name, split, model, self.teacher_config(name, from_scratch=source is None),
-                         pretrained_from=source)
+                         extra_key=("dymn", width), pretrained_from=source)
 
     def teacher_logits(self, name: str, split: int, which: str = "train") -> torch.Tensor:
         """A teacher's logits on the training split (for distillation) or the test set, cached on disk."""
@@ -179,9 +182,15 @@ class Workspace:
     def ensemble_logits(self, system: str, split: int, which: str = "train") -> torch.Tensor:
         from asclab.distill import ensemble_logits
 
-        teachers = [t for t in registry.system(system).teachers if t in self.profile.teachers] or \
-            list(registry.system(system).teachers)
+        # exactly the teachers that Table 2 names: one the profile has not trained yet is trained here
+        teachers = registry.system(system).teachers
         return ensemble_logits([self.teacher_logits(t, split, which) for t in teachers])
+
+    def student_epochs(self, split: int) -> int:
+        """The profile's student epochs, raised on small splits to ``student_min_steps`` optimizer steps."""
+        p = self.profile
+        steps_per_epoch = math.ceil(len(self.train_set(split)) / p.batch_size)
+        return max(p.student_epochs, math.ceil(p.student_min_steps / steps_per_epoch))
 
     def student_config(self, hierarchy: str = "none", epochs=None, lr=None, label_weight: float = 1.0):
         from asclab.augment import AugmentConfig
@@ -204,10 +213,10 @@ class Workspace:
             if name not in registry.SYSTEMS:
                 raise ValueError(f"distillation needs a system (system1..system3) to name its teachers, got {name!r}")
             hook = make_kd_hook(self.ensemble_logits(name, split), p.kd_temperature, p.kd_weight)
-            cfg = self.student_config(hierarchy, label_weight=1.0 - p.kd_weight)
+            cfg = self.student_config(hierarchy, epochs=self.student_epochs(split), label_weight=1.0 - p.kd_weight)
             run_name, extra_key = name, ("kd", p.kd_temperature, p.kd_weight, self._teacher_keys(name, split))
         else:
-            hook, cfg = None, self.student_config(hierarchy)
+            hook, cfg = None, self.student_config(hierarchy, epochs=self.student_epochs(split))
             # the student on labels alone is the same run whichever system it is compared with
             run_name = "baseline" if name == "baseline" else "cpmobile" if hierarchy == "none" else "cpmobile-ob"
             extra_key = ("labels",)
@@ -215,8 +224,7 @@ class Workspace:
         return self._run(run_name, split, model, cfg, extra_loss=hook, extra_key=extra_key)
 
     def _teacher_keys(self, system: str, split: int) -> list[str]:
-        return [str(self.train_teacher(t, split).out_dir.name) for t in registry.system(system).teachers
-                if t in self.profile.teachers]
+        return [str(self.train_teacher(t, split).out_dir.name) for t in registry.system(system).teachers]
 
     def quantize_student(self, system: str, split: int) -> "QuantizedRun":
         """QAT (distillation continues, lr from the profile) and PTQ of a system's distilled student, as INT8."""

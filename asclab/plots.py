@@ -67,21 +67,78 @@ def _is_device(name) -> bool:
     return isinstance(name, str) and name in DEVICES
 
 
+def color_limits(images, percentiles: tuple[float, float] | None = None) -> tuple[float, float]:
+    """One ``(vmin, vmax)`` for several images, so that the same colour means the same value in each.
+
+    ``percentiles=(1, 99)`` clips the extremes (e.g. a nearly silent band) instead of the full range.
+    """
+    values = np.concatenate([_to_numpy(im).ravel() for im in images])
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        raise ValueError("color_limits needs at least one finite value")
+    if percentiles is None:
+        return float(values.min()), float(values.max())
+    lo, hi = np.percentile(values, percentiles)
+    return float(lo), float(hi)
+
+
+def shared_colorbar(im, axes, label: str, **kwargs):
+    """One colour bar for a whole grid of panels that share ``im``'s colour scale, beside the grid."""
+    axes_list = list(np.ravel(axes))
+    return axes_list[0].figure.colorbar(im, ax=axes_list, pad=0.01, shrink=0.9, label=label, **kwargs)
+
+
 def plot_spectrogram(ax, logmel, title: str | None = None, sr: int = 32000, hop: int = 505,
-                     colorbar: bool = True):
-    """A log-mel spectrogram ``[F, T]`` (or ``[1, F, T]``), low bins at the bottom."""
+                     colorbar: bool = True, vmin: float | None = None, vmax: float | None = None,
+                     label: str = "log-mel"):
+    """A log-mel spectrogram ``[F, T]`` (or ``[1, F, T]``), low bins at the bottom.
+
+    Pass ``vmin``/``vmax`` (e.g. from :func:`color_limits`) when panels are compared, or use
+    :func:`plot_spectrogram_grid`, which does it for you.
+    """
     image = _to_numpy(logmel).squeeze()
     if image.ndim != 2:
         raise ValueError(f"plot_spectrogram expects one log-mel [F, T]; got shape {_to_numpy(logmel).shape}")
-    im = ax.imshow(image, origin="lower", aspect="auto", interpolation="nearest")
+    im = ax.imshow(image, origin="lower", aspect="auto", interpolation="nearest", vmin=vmin, vmax=vmax)
     ax.grid(False)
     ax.set_xlabel(f"frame ({1000 * hop / sr:.1f} ms hop)")
     ax.set_ylabel("mel bin")
     if title:
         ax.set_title(title)
     if colorbar:
-        ax.figure.colorbar(im, ax=ax, pad=0.01, label="log-mel")
+        ax.figure.colorbar(im, ax=ax, pad=0.01, label=label)
     return im
+
+
+def plot_spectrogram_grid(axes, images: Sequence, titles: Sequence[str | None] | None = None,
+                          label: str = "log-mel", limits: tuple[float, float] | None = None,
+                          percentiles: tuple[float, float] | None = None, outer_labels: bool = True):
+    """Spectrograms compared side by side: one colour scale for all panels and one colour bar beside them.
+
+    ``axes`` is a grid (any shape) with one panel per image, filled row by row; spare panels are hidden.
+    ``limits`` fixes ``(vmin, vmax)``; by default they span all the images (see :func:`color_limits`).
+    ``outer_labels`` keeps the axis labels on the outer panels only. Returns the images drawn.
+    """
+    grid = np.atleast_2d(np.asarray(axes, dtype=object))
+    flat = list(grid.ravel())
+    if len(images) > len(flat):
+        raise ValueError(f"{len(images)} images but only {len(flat)} panels")
+    titles = list(titles) if titles is not None else [None] * len(images)
+    vmin, vmax = limits if limits is not None else color_limits(images, percentiles)
+    drawn = [plot_spectrogram(ax, image, title, colorbar=False, vmin=vmin, vmax=vmax)
+             for ax, image, title in zip(flat, images, titles)]
+    for ax in flat[len(images):]:
+        ax.set_visible(False)
+    n_rows, n_cols = grid.shape
+    for k, ax in enumerate(flat[:len(images)] if outer_labels else []):
+        row, col = divmod(k, n_cols)
+        if col > 0:
+            ax.set_ylabel("")
+        if row < n_rows - 1 and k + n_cols < len(images):
+            ax.set_xlabel("")
+    extend = "neither" if percentiles is None and limits is None else "both"
+    shared_colorbar(drawn[0], flat[:len(images)], label, extend=extend)
+    return drawn
 
 
 def plot_waveform(ax, wav, sr: int, title: str | None = None):
@@ -96,7 +153,8 @@ def plot_waveform(ax, wav, sr: int, title: str | None = None):
     return line
 
 
-def plot_confusion(ax, cm, labels: Sequence[str], title: str | None = None, normalize: bool = True):
+def plot_confusion(ax, cm, labels: Sequence[str], title: str | None = None, normalize: bool = True,
+                   colorbar: bool = True):
     """A confusion matrix (rows: true class, columns: predicted), every cell annotated.
 
     ``normalize=True`` divides each row by its total, so the diagonal is per-class accuracy (recall).
@@ -107,8 +165,10 @@ def plot_confusion(ax, cm, labels: Sequence[str], title: str | None = None, norm
     if normalize:
         totals = cm.sum(axis=1, keepdims=True)
         cm = np.divide(cm, totals, out=np.zeros_like(cm), where=totals > 0)
-    sns.heatmap(cm, ax=ax, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", cbar=False,
-                vmin=0, vmax=1 if normalize else None, square=True, linewidths=0.5,
+    cbar_label = "fraction of the true class" if normalize else "clips"
+    sns.heatmap(cm, ax=ax, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", cbar=colorbar,
+                cbar_kws={"label": cbar_label, "shrink": 0.8, "pad": 0.02}, vmin=0,
+                vmax=1 if normalize else None, square=True, linewidths=0.5,
                 annot_kws={"size": 7}, xticklabels=labels, yticklabels=labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
@@ -120,11 +180,15 @@ def plot_confusion(ax, cm, labels: Sequence[str], title: str | None = None, norm
 
 
 def plot_bars(ax, values: Mapping[str, float], title: str | None = None, ylabel: str | None = None,
-              reference: float | Mapping[str, float] | None = None, reference_label: str = "reference"):
+              reference: float | Mapping[str, float] | None = None, reference_label: str = "reference",
+              chance: float | None = None, xlabel: str | None = None):
     """One bar per key (e.g. accuracy per device), value printed on top.
 
-    When the keys are device names, bars take their group's colour and unseen devices are hatched.
-    ``reference`` is a number (a dashed line, e.g. chance or the baseline) or a dict per key (black ticks).
+    When the keys are device names, bars take their group's colour, unseen devices are hatched and the
+    x axis is labelled "device" (unless ``xlabel`` says otherwise).
+    ``reference`` is a number (a dashed line, e.g. the baseline) or a dict per key (black ticks).
+    ``chance`` draws a dotted grey line labelled "chance": pass it on every accuracy plot
+    (``100 / len(data.SCENES)`` for accuracies in %).
     """
     names = list(values)
     heights = [float(values[k]) for k in names]
@@ -146,17 +210,30 @@ def plot_bars(ax, values: Mapping[str, float], title: str | None = None, ylabel:
     elif reference is not None:
         handles.append(ax.axhline(float(reference), color="black", linestyle="--", linewidth=1,
                                   label=reference_label))
+    if chance is not None:
+        handles.append(ax.axhline(float(chance), color="0.35", linestyle=":", linewidth=1.5, label="chance"))
     if colors is not None:
         from matplotlib.patches import Patch
 
         handles += [Patch(facecolor=GROUP_COLORS[g], hatch="//" if g == "unseen" else "", edgecolor="black",
                           label=g) for g in dict.fromkeys(device_group(k) for k in names)]
     if handles:
-        ax.legend(handles=handles, fontsize=8, loc="lower right")
+        # headroom above the tallest bar or line, so that the legend sits over empty space, not over a bar
+        marks = [*heights, *([] if chance is None else [float(chance)])]
+        if isinstance(reference, Mapping):
+            marks += [float(v) for v in reference.values()]
+        elif reference is not None:
+            marks.append(float(reference))
+        top = max((v for v in marks if np.isfinite(v)), default=0.0)
+        if top > 0:
+            ax.set_ylim(top=1.3 * top)
+        ax.legend(handles=handles, fontsize=8, loc="upper center", ncols=min(len(handles), 4))
     if title:
         ax.set_title(title)
     if ylabel:
         ax.set_ylabel(ylabel)
+    if xlabel or colors is not None:
+        ax.set_xlabel(xlabel or "device")
     return bars
 
 
@@ -165,7 +242,8 @@ def plot_spectra(ax, spectra: Mapping[str, object], title: str | None = None, yl
     lines = []
     for name, spectrum in spectra.items():
         dashed = _is_device(name) and device_group(name) == "unseen"
-        (line,) = ax.plot(_to_numpy(spectrum), label=str(name), linewidth=1.2, linestyle="--" if dashed else "-")
+        (line,) = ax.plot(_to_numpy(spectrum), label=str(name), linewidth=1.2,
+                          linestyle="--" if dashed else "-")
         lines.append(line)
     ax.set_xlabel("mel bin")
     ax.set_ylabel(ylabel)
@@ -175,7 +253,8 @@ def plot_spectra(ax, spectra: Mapping[str, object], title: str | None = None, yl
     return lines
 
 
-def plot_history(ax, history: Sequence[Mapping[str, float]], keys: str | Sequence[str], title: str | None = None):
+def plot_history(ax, history: Sequence[Mapping[str, float]], keys: str | Sequence[str],
+                 title: str | None = None, ylabel: str | None = None):
     """Training curves: one line per key over epochs (``"epoch"`` in each row, else 1, 2, ...)."""
     keys = [keys] if isinstance(keys, str) else list(keys)
     epochs = [row.get("epoch", i + 1) for i, row in enumerate(history)]
@@ -186,22 +265,115 @@ def plot_history(ax, history: Sequence[Mapping[str, float]], keys: str | Sequenc
                           markersize=3, label=key)
         lines.append(line)
     ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel or (keys[0] if len(keys) == 1 else "value"))
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
     return lines
 
 
-def plot_mask(ax, mask, title: str | None = None):
-    """A binary mask ``[F, T]`` (e.g. FMix): white where the sample is kept, black where the partner shows."""
-    im = ax.imshow(_to_numpy(mask).squeeze(), origin="lower", aspect="auto", cmap="gray", vmin=0, vmax=1,
-                   interpolation="nearest")
+MASK_KEY = {0: "0: the partner clip shows", 1: "1: the clip is kept"}
+
+
+def plot_mask(ax, mask, title: str | None = None, colorbar: bool = True):
+    """A binary mask ``[F, T]`` (e.g. FMix): white where the sample is kept, black where the partner shows.
+
+    ``colorbar=True`` adds the key (what 0 and 1 mean) beside this panel; for a grid of masks pass
+    ``colorbar=False`` and call :func:`mask_colorbar` once.
+    """
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    im = ax.imshow(_to_numpy(mask).squeeze(), origin="lower", aspect="auto", interpolation="nearest",
+                   cmap=ListedColormap(["black", "white"]), norm=BoundaryNorm([-0.5, 0.5, 1.5], 2))
     ax.grid(False)
     ax.set_xlabel("frame")
     ax.set_ylabel("mel bin")
     if title:
         ax.set_title(title)
+    if colorbar:
+        mask_colorbar(im, ax)
     return im
+
+
+def mask_colorbar(im, axes):
+    """The key of binary masks drawn by :func:`plot_mask`: one two-colour bar saying what 0 and 1 mean."""
+    cb = shared_colorbar(im, axes, "mask value", ticks=[0, 1])
+    cb.ax.set_yticklabels([MASK_KEY[0], MASK_KEY[1]], rotation=90, va="center")
+    cb.outline.set_edgecolor("0.5")
+    return cb
+
+
+def plot_heatmap(ax, a, title: str | None = None, xlabel: str | None = None, ylabel: str | None = None,
+                 cbar_label: str | None = None, vmin: float | None = None, vmax: float | None = None,
+                 cmap: str | None = None):
+    """A 2-D array ``[rows, columns]`` as an image (first row at the bottom) with a labelled colour bar.
+
+    For example coordinate attention, ``[channels, positions]`` of sigmoid weights: ``vmin=0, vmax=1``.
+    """
+    image = _to_numpy(a).squeeze()
+    if image.ndim != 2:
+        raise ValueError(f"plot_heatmap expects a 2-D array [rows, columns]; got shape {_to_numpy(a).shape}")
+    im = ax.imshow(image, origin="lower", aspect="auto", interpolation="nearest", vmin=vmin, vmax=vmax,
+                   cmap=cmap)
+    ax.grid(False)
+    ax.set_xlabel(xlabel or "column")
+    ax.set_ylabel(ylabel or "row")
+    if title:
+        ax.set_title(title)
+    ax.figure.colorbar(im, ax=ax, pad=0.01, label=cbar_label or "value")
+    return im
+
+
+def plot_agreement(ax, agree, names: Sequence[str], title: str | None = None):
+    """Pairwise agreement between models ``[K, K]`` (fractions of clips with the same top-1 class).
+
+    Every cell is annotated with two decimals; both axes are the models, named by ``names``.
+    """
+    import seaborn as sns
+
+    agree = _to_numpy(agree)
+    if agree.shape != (len(names), len(names)):
+        raise ValueError(f"plot_agreement expects a [K, K] matrix for {len(names)} names; got {agree.shape}")
+    sns.heatmap(agree, ax=ax, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, square=True,
+                linewidths=0.5, annot_kws={"size": 8}, xticklabels=list(names), yticklabels=list(names),
+                cbar_kws={"label": "agreement (fraction of test clips)", "shrink": 0.8})
+    ax.set_xlabel("teacher")
+    ax.set_ylabel("teacher")
+    plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor")
+    plt.setp(ax.get_yticklabels(), rotation=0)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_histograms(ax, samples: Mapping[str, object], title: str | None = None, xlabel: str = "value",
+                    bins: int = 120, log: bool = False, filled: str | None = None):
+    """Distributions compared on shared bins, as outlines (``histtype="step"``), so no one hides another.
+
+    ``filled`` names one entry drawn as a light filled histogram behind the outlines (e.g. the float
+    values that the others approximate). ``log=True`` puts counts on a log scale, which shows both the
+    tails and the tall spikes of a quantized distribution.
+    """
+    arrays = {name: _to_numpy(v).ravel() for name, v in samples.items()}
+    lo = min(float(a.min()) for a in arrays.values())
+    hi = max(float(a.max()) for a in arrays.values())
+    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+    styles = ("-", "--", "-.", ":")
+    drawn = []
+    for i, (name, a) in enumerate(arrays.items()):
+        if name == filled:
+            drawn.append(ax.hist(a, bins=edges, histtype="stepfilled", alpha=0.35, color="0.4", label=name))
+        else:
+            drawn.append(ax.hist(a, bins=edges, histtype="step", linewidth=1.3, linestyle=styles[i % 4],
+                                 label=name))
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("count (log scale)" if log else "count")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return drawn
 
 
 def table(df_or_rows, digits: int = 3, index: str | None = None):

@@ -808,14 +808,20 @@ def _device_gain(name: str) -> np.ndarray:
 _SELF_NOISE_SHAPE = (1.0 + 3.0 * _band(_FULL_FREQS, 0, 300, 1)).astype(np.float32)   # more noise at the bottom
 
 
-def record(spectrum: np.ndarray, device: str, rng) -> np.ndarray:
-    """A device's recording of a scene given as its rFFT: response, self-noise, compression, clipping."""
-    model = DEVICE_MODELS[device]
+def record(spectrum: np.ndarray, device, rng) -> np.ndarray:
+    """A device's recording of a scene given as its rFFT: response, self-noise, compression, clipping.
+
+    ``device`` is one of the nine names, or any ``DeviceModel`` (the pre-training corpus draws its own).
+    """
+    if isinstance(device, DeviceModel):
+        model, gain = device, (10 ** (device.response_db(_FULL_FREQS) / 20)).astype(np.float32)
+    else:
+        model, gain = DEVICE_MODELS[device], _device_gain(device)
     noise = (rng.standard_normal(len(spectrum), dtype=np.float32)
              + 1j * rng.standard_normal(len(spectrum), dtype=np.float32))
     noise *= np.float32(10 ** (model.noise_floor_db / 20) * math.sqrt(SEGMENT_SAMPLES / 2))
     noise *= _SELF_NOISE_SHAPE
-    y = np.fft.irfft(spectrum * _device_gain(device) + noise, n=SEGMENT_SAMPLES).astype(np.float32)
+    y = np.fft.irfft(spectrum * gain + noise, n=SEGMENT_SAMPLES).astype(np.float32)
     y = _compress(y, model.compression_ratio, model.threshold_db)
     if model.compression_ratio > 1.0:   # make-up gain: compressed devices come back up to a similar loudness
         y *= np.float32(10 ** ((1 - 1 / model.compression_ratio) * 6 / 20))

@@ -414,7 +414,9 @@ def train_model(model: nn.Module, train_set, cfg: TrainConfig, out_dir: str | Pa
             epoch_start = time.perf_counter()
             model.train()
             if temperature_module is not None:
-                temperature_module.update_temperature(epoch)
+                # EfficientAT anneals 30 -> 1 over 30 epochs; a short run reaches 1 half-way instead, so the
+                # Dy-Conv attention can become input-dependent within the budget
+                temperature_module.update_temperature(epoch, T0_slope=29.0 / max(1.0, cfg.epochs / 2))
             if on_epoch_start is not None:
                 on_epoch_start(epoch, model)
             if bar is not None:

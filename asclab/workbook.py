@@ -42,9 +42,44 @@ def repo_root() -> Path:
     return notebooks_dir().parent
 
 
-def figures_dir() -> Path:
-    """Where every notebook saves its PNGs: the repository's ``figures/`` (or ``$ASCLAB_FIGURES``)."""
-    return Path(os.environ["ASCLAB_FIGURES"]) if os.environ.get("ASCLAB_FIGURES") else repo_root() / "figures"
+# the one profile whose figures make the committed gallery in the repository's figures/
+GALLERY_PROFILE = "demo"
+
+
+def figures_dir(profile: str | None = None, out_dir: str | Path | None = None) -> Path:
+    """Where a notebook saves its PNGs; a notebook calls ``workbook.figures_dir(PROFILE, OUT_DIR)``.
+
+    1. ``$ASCLAB_FIGURES`` when it is set: grading and reference runs (:func:`figures_to`), the tests, and
+       :func:`run_notebooks` for any profile but demo (``<run dir>/figures``).
+    2. The demo profile: the repository's ``figures/``, the committed gallery of the demo run.
+    3. Any other profile: ``<out_dir>/figures``, beside the notebook's own outputs (without ``out_dir``:
+       ``runs/figures-<profile>`` under the working directory). A smoke or paper run never writes the gallery.
+
+    ``profile=None`` (a notebook that does not pass its parameters) reads ``PROFILE`` and ``OUT_DIR`` from the
+    kernel's namespace (``__main__``), where the parameters cell put them; with no ``PROFILE`` there either
+    (a plain script), the caller gets the gallery.
+    """
+    if os.environ.get("ASCLAB_FIGURES"):
+        return Path(os.environ["ASCLAB_FIGURES"])
+    if profile is None:
+        profile, out_dir = _notebook_parameters(out_dir)
+    if profile is None or profile == GALLERY_PROFILE:
+        return repo_root() / "figures"
+    if out_dir is not None:
+        return Path(out_dir) / "figures"
+    return Path.cwd() / "runs" / f"figures-{profile}"
+
+
+def _notebook_parameters(out_dir):
+    """``(PROFILE, OUT_DIR)`` of the notebook whose kernel this is (None for what it does not define)."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    profile = getattr(main, "PROFILE", None)
+    if out_dir is None:
+        out_dir = getattr(main, "OUT_DIR", None)
+    return (profile if isinstance(profile, str) else None,
+            out_dir if isinstance(out_dir, (str, os.PathLike)) else None)
 
 
 def collect_metrics(run_dir: str | Path) -> dict[str, dict]:
@@ -176,6 +211,7 @@ class RunSummary:
     parameters: dict
     started: str
     cwd: Path
+    figures: Path | None = None        # where the notebooks' figures went (see ``run_figures_dir``)
 
     @property
     def ok(self) -> bool:
@@ -195,7 +231,7 @@ class RunSummary:
 
     @property
     def figures_dir(self) -> Path:
-        return Path(os.environ["ASCLAB_FIGURES"]) if os.environ.get("ASCLAB_FIGURES") else self.cwd / "figures"
+        return self.figures if self.figures is not None else run_figures_dir(self.profile, self.run_dir)
 
     def __getitem__(self, name: str) -> NotebookResult:
         for r in self.results:
@@ -419,8 +455,11 @@ def run_notebooks(
     out_dir       where run folders go (default ``runs/``); this run writes ``<out_dir>/<profile>-<stamp>/``
     nb_dir        where the notebooks are (default: the repository's ``notebooks/``)
     cell_timeout  seconds one cell may run (default: no limit)
-    cwd           the notebooks' working directory (default: the folder above ``nb_dir``, the repository
-                  root, so that figures land in the repository's ``figures/``)
+    cwd           the notebooks' working directory (default: the folder above ``nb_dir``, the repository root)
+
+    Figures: a demo run writes the repository's ``figures/`` (the committed gallery); a run of any other
+    profile writes ``<run dir>/figures`` (``$ASCLAB_FIGURES`` for the kernels); ``$ASCLAB_FIGURES`` set by the
+    caller wins over both (see :func:`figures_dir`).
     """
     from asclab.profiles import get as get_profile
 
@@ -440,9 +479,10 @@ def run_notebooks(
     summary = RunSummary(
         profile=profile, run_dir=run_dir, results=[], parameters=shared,
         started=datetime.now().isoformat(timespec="seconds"), cwd=cwd,
+        figures=run_figures_dir(profile, run_dir),
     )
     print(f"asclab run: profile {profile}, {len(selected)} notebook(s), output in {run_dir}", flush=True)
-    with headless_threads():
+    with headless_threads(), _run_figures(profile, run_dir):
         for i, nb_path in enumerate(selected, 1):
             print(f"[{i}/{len(selected)}] {nb_path.name}", flush=True)
             parameters = {**shared, "OUT_DIR": str(run_dir / nb_path.stem)}
@@ -484,6 +524,25 @@ def headless_threads():
     if os.environ.get("ASCLAB_THREADS"):
         return contextlib.nullcontext()
     return _environ("ASCLAB_THREADS", str(os.cpu_count() or 1))
+
+
+def run_figures_dir(profile: str, run_dir: str | Path) -> Path:
+    """Where a run's figures go: ``$ASCLAB_FIGURES`` if set, the gallery for demo, else ``<run dir>/figures``.
+    """
+    if os.environ.get("ASCLAB_FIGURES"):
+        return Path(os.environ["ASCLAB_FIGURES"])
+    return figures_dir(GALLERY_PROFILE) if profile == GALLERY_PROFILE else Path(run_dir) / "figures"
+
+
+def _run_figures(profile: str, run_dir: Path):
+    """Inside a run of any profile but demo, send the kernels' figures to ``<run dir>/figures``.
+
+    The notebooks would put them beside their own ``OUT_DIR`` anyway; this keeps one folder per run, and
+    keeps the gallery safe from a notebook that does not pass its profile to :func:`figures_dir`.
+    """
+    if os.environ.get("ASCLAB_FIGURES") or profile == GALLERY_PROFILE:
+        return contextlib.nullcontext()
+    return figures_to(Path(run_dir) / "figures")
 
 
 @contextlib.contextmanager

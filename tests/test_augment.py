@@ -180,6 +180,30 @@ def test_gradients_flow_to_the_input(batch, name):
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
+def test_freq_mixstyle_gradient_treats_the_statistics_as_constants(batch):
+    """The documented detach: mu and sigma carry no gradient, so d out / d x is sigma_mix / sigma, bin by bin
+    and clip by clip, and nothing flows from one clip into another clip's output."""
+    x, _ = batch
+    x = (x * 2.0 + torch.linspace(-2, 2, N_BINS).view(1, 1, N_BINS, 1)).requires_grad_(True)
+    eps = 1e-6
+    out, perm, lam = freq_mixstyle(x, gen(21), alpha=0.3, p=1.0, eps=eps, return_params=True)
+    upstream = torch.randn(out.shape, generator=gen(22))
+    (out * upstream).sum().backward()
+    with torch.no_grad():
+        sigma = (x.var(dim=(1, 3), keepdim=True, correction=0) + eps).sqrt()       # [B, 1, F, 1]
+        w = lam.view(B, 1, 1, 1)
+        sigma_mix = w * sigma + (1 - w) * sigma[perm]
+    torch.testing.assert_close(x.grad, upstream * sigma_mix / sigma)
+    # the control: with the statistics left in the graph, the gradient would be another one
+    x2 = x.detach().clone().requires_grad_(True)
+    mu2 = x2.mean(dim=(1, 3), keepdim=True)
+    sigma2 = (x2.var(dim=(1, 3), keepdim=True, correction=0) + eps).sqrt()
+    attached = (x2 - mu2) / sigma2 * (w * sigma2 + (1 - w) * sigma2[perm]) + w * mu2 + (1 - w) * mu2[perm]
+    torch.testing.assert_close(attached, out.detach())                              # the same forward values
+    (attached * upstream).sum().backward()
+    assert not torch.allclose(x2.grad, x.grad, atol=1e-3)
+
+
 # --- loss, recipe, device gap -------------------------------------------------------------------------
 def test_mixed_cross_entropy_matches_a_hand_computation():
     logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 1.5, 0.0]])

@@ -47,3 +47,30 @@ def test_unseen_devices_are_clearly_harder(demo):
 def test_more_labels_help(demo):
     _, runs = demo
     assert runs[100].macro_acc - runs[25].macro_acc >= 0.05, (runs[25].macro_acc, runs[100].macro_acc)
+
+
+# --- learning: the pre-trained teachers, the hierarchical heads and the INT8 student (issue: tests that bite) --
+
+def test_a_pretrained_teacher_clears_chance_and_beats_the_same_dymn_from_scratch(demo):
+    ws, _ = demo
+    pretrained = ws.train_teacher("model1", 25)
+    scratch = ws.train_teacher("model1", 25, pretrained=False)
+    assert pretrained.pretrained_from == "dymn01_synth" and scratch.pretrained_from is None
+    assert pretrained.macro_acc >= 0.25, pretrained.macro_acc          # chance is 0.10
+    assert pretrained.macro_acc - scratch.macro_acc >= 0.10, (pretrained.macro_acc, scratch.macro_acc)
+
+
+@pytest.mark.parametrize("name", ["model5", "model6"])       # one-branch and two-branch HL (Table 1)
+def test_hierarchical_teachers_train_above_chance(demo, name):
+    ws, _ = demo
+    run = ws.train_teacher(name, 25)
+    assert run.macro_acc >= 0.25, run.macro_acc
+    assert run.metrics["coarse_acc"] >= 0.60, run.metrics["coarse_acc"]    # chance is 1/3
+
+
+def test_the_qat_int8_student_stays_close_to_its_float_model(demo):
+    ws, _ = demo
+    q = ws.quantize_student("system1", 25)
+    float_acc, int8_acc = q.metrics["float"]["macro_acc"], q.metrics["qat_int8"]["macro_acc"]
+    assert float_acc >= 0.25, float_acc
+    assert abs(int8_acc - float_acc) <= 0.03, (float_acc, int8_acc)

@@ -32,7 +32,7 @@ def test_help_does_not_import_heavy_modules():
 def test_profiles_table(capsys):
     assert cli.main(["profiles"]) == 0
     out = capsys.readouterr().out
-    lines = out.strip().splitlines()
+    lines = out.strip().split("\n\n")[0].splitlines()   # the profile table; the settings table follows
     assert lines[0].startswith("| profile") and "dataset" in lines[0] and "teachers" in lines[0]
     assert "epochs" in lines[0] and set(lines[1]) <= {"|", "-"}
     rows = {line.split("|")[1].strip(): line for line in lines[2:]}
@@ -81,10 +81,15 @@ def test_library_error_is_one_line_and_exit_2(tmp_path):
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    with pytest.raises(Exception):
-        cli.main(["--debug", "data", "check", str(tmp_path / "nonexistent")])
-    with pytest.raises(Exception):
-        cli.main(["data", "check", str(tmp_path / "nonexistent"), "--debug"])
+    """--debug (before or after the subcommand) re-raises the library's own error, not a summary."""
+    missing = str(tmp_path / "nonexistent")
+    for argv in (["--debug", "data", "check", missing], ["data", "check", missing, "--debug"]):
+        with pytest.raises(FileNotFoundError, match=r"no TAU22 dataset at .*nonexistent"):
+            cli.main(argv)
+    proc = run_module("--debug", "data", "check", missing)
+    assert proc.returncode == 1                                   # Python's exit code for an uncaught error
+    assert "Traceback (most recent call last)" in proc.stderr and "asclab: error:" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("FileNotFoundError: no TAU22 dataset at")
 
 
 def test_run_with_no_notebooks_is_a_clean_error(tmp_path, capsys):

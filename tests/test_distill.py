@@ -226,6 +226,50 @@ def test_kd_hook_receives_mixing_partners_from_train_model(tmp_path):
     assert all(0.5 <= lam <= 1.0 for _, lam, _ in calls)
 
 
+def test_kd_targets_are_mixed_with_the_partners_of_the_inputs(tmp_path):
+    """Through train_model with FMix: the perm and lam the hook receives are those that mixed the batch the
+    student saw, and the hook's loss mixes the teacher targets with exactly those partners."""
+    train_set = make_set(32)
+    norm = Normalizer().fit(train_set.x)
+    teacher = predict_teacher(train_set, norm)
+    t, w = 2.0, 0.5
+    hook = make_kd_hook(teacher, t, w)
+    inputs, calls = [], []
+    model = tiny_net()
+
+    def record_input(module, args):
+        if module.training:                                      # not the evaluation passes
+            inputs.append(args[0].detach().clone())
+
+    model.register_forward_pre_hook(record_input)
+
+    def spy(fine_logits, batch_index, perm=None, lam=1.0):
+        value = hook(fine_logits, batch_index, perm, lam)
+        calls.append((batch_index.clone(), perm, lam, fine_logits.detach().clone(), value.detach()))
+        return value
+
+    augment = AugmentConfig(mix="fmix", mix_p=1.0, freq_mask_p=0.0, mixstyle_p=0.0)
+    cfg = TrainConfig(epochs=2, lr=1e-2, batch_size=16, augment=augment, seed=0, progress=False, device="cpu")
+    train_model(model, train_set, cfg, tmp_path / "fmix", norm, extra_loss=spy)
+    assert len(inputs) == len(calls) == 4
+    for seen, (index, perm, lam, student, value) in zip(inputs, calls):
+        x = norm(train_set.x[index])                                 # the batch before mixing
+        moved = perm != torch.arange(len(index))
+        assert perm is not None and moved.any()
+        # FMix: each cell of the mixed batch is the clip's own or its partner's (the mask is 0 or 1)
+        own, partners = seen == x, seen == x[perm]
+        assert (own | partners).all()
+        # one mask for the batch, and lam is its mean
+        mask = own[moved]
+        assert (mask == mask[:1]).all()
+        assert mask[0].float().mean().item() == pytest.approx(lam, abs=1e-6)
+        # the KD loss of the hook: T² KL(mixed teacher targets || student), weighted
+        p = F.softmax(teacher[index] / t, dim=-1)
+        target = lam * p + (1 - lam) * p[perm]
+        kl = (target * (target.log() - F.log_softmax(student / t, dim=-1))).sum() / len(index)
+        torch.testing.assert_close(value, w * t * t * kl)
+
+
 # --- the teacher-logit cache ---------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -329,16 +373,3 @@ def test_cache_recomputes_a_file_that_does_not_match(tmp_path, counted_predict):
     assert logits.abs().sum().item() > 0
     assert torch.load(tmp_path / f"logits-{key}.pt", weights_only=True)["key"] == key
 
-
-def test_kd_verdict_names_each_outcome_and_its_reason():
-    from asclab.distill import kd_verdict
-
-    win = kd_verdict({25: 2.0, 100: 0.5}, 0.70, 0.60, pretrained=True)
-    assert win == "KD beats labels alone at every split: split25 +2.0 points, split100 +0.5 points."
-    weak = kd_verdict({25: 1.0, 100: -3.0}, 0.40, 0.60, pretrained=False)
-    assert weak.startswith("KD does NOT beat labels alone at every split here: split25 +1.0 points, split100 -3.0")
-    assert "(40.0 %) is no better than the student" in weak and "from scratch" in weak
-    assert "Where KD still gained (split25), the soft targets acted as a regulariser" in weak
-    assert "from scratch" not in kd_verdict({25: -1.0}, 0.40, 0.60, pretrained=True)
-    strong = kd_verdict({25: -1.0}, 0.70, 0.60, pretrained=False)
-    assert "The teachers lead the student (70.0 % against 60.0 %)" in strong

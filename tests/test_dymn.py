@@ -25,13 +25,13 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def reference_layout(shared_reference):
-    return json.loads(shared_reference("dymn_state_dict.json").read_text())["models"]
+def reference_layout(reference_file):
+    return json.loads(reference_file("dymn_state_dict.json").read_text())["models"]
 
 
 @pytest.fixture(scope="module")
-def golden(shared_reference):
-    return torch.load(shared_reference("dymn_golden_w04.pt"), weights_only=True)
+def golden(reference_file):
+    return torch.load(reference_file("dymn_golden_w04.pt"), weights_only=True)
 
 
 @pytest.fixture(scope="module")

@@ -123,6 +123,20 @@ def test_two_branch_shapes_and_gradients(hidden):
         assert grad is not None and grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("hidden", [None, 16])
+def test_coarse_loss_alone_trains_the_shared_trunk(hidden):
+    """TB is worth having only if the coarse head's loss reaches the trunk: the embedding it reads must not
+    be detached. The coarse loss alone gives the trunk's layers a gradient and the fine head none."""
+    torch.manual_seed(0)
+    model = TwoBranch(CPMobile(), hidden=hidden)
+    _, coarse = model(torch.randn(4, 1, 128, 32))
+    torch.nn.functional.cross_entropy(coarse, torch.tensor([0, 1, 2, 1])).backward()
+    backbone = model.backbone
+    for trunk_weight in (backbone.stem[0][0].weight, backbone.stages.s3.b6.project[0].weight):
+        assert trunk_weight.grad is not None and trunk_weight.grad.abs().sum() > 0
+    assert backbone.head[0].weight.grad is None                   # the fine head is not on the coarse path
+
+
 def test_two_branch_rejects_backbone_without_embedding():
     with pytest.raises(ValueError, match="forward_with_embedding"):
         TwoBranch(torch.nn.Linear(3, 10))

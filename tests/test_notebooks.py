@@ -4,7 +4,6 @@ The six notebooks run once (module fixture) in a fresh ASCLAB_HOME, sharing cach
 for a student; each test then checks what its notebook computed and wrote.
 """
 import json
-import math
 
 import pytest
 
@@ -64,7 +63,14 @@ def test_03_dymn_finetuning(smoke_run):
     m = _metrics(smoke_run, "03_dymn_finetuning")
     assert set(m["table1"]) == {"model1", "model2"}
     assert all(set(row) == {"50", "100"} for row in m["table1"].values())
-    assert all(not s["available"] for s in m["pretrained"].values())     # no weights in a fresh home
+    # no EfficientAT files in a fresh home: the smoke teachers (widths 0.1, 0.2) start from the shipped checkpoints
+    assert m["pretrained"] == {"model1": {"width": 0.1, "checkpoint": "dymn01_synth"},
+                               "model2": {"width": 0.2, "checkpoint": "dymn02_synth"}}
+    for s in (50, 100):
+        assert 0.0 <= m[f"teacher_scratch_acc_split{s}"] <= 1.0
+        # the pre-trained run is model1's Table 1 entry: the same run, loaded, not trained twice
+        assert 100 * m[f"teacher_pretrained_acc_split{s}"] == pytest.approx(m["table1"]["model1"][str(s)])
+    assert 0 <= m["collapsed_models"] <= 6
     assert m["exercises"]["macro_accuracy"]["passed"]
 
 
@@ -72,7 +78,12 @@ def test_04_hierarchical_heads(smoke_run):
     m = _metrics(smoke_run, "04_hierarchical_heads")
     assert set(m["variants"]) == {"no HL", "one-branch", "two-branch"}
     for v in m["variants"].values():
-        assert v["within group"] + v["between groups"] <= 900
+        # 90 test clips per scene: macro accuracy is plain accuracy, so the errors are 900 * (1 - macro_acc)
+        assert v["within group"] + v["between groups"] == round(900 * (1 - v["macro_acc"]))
+        # errors between groups are the coarse errors; coarse_acc is their macro mean over indoor (270 clips),
+        # outdoor (360) and transportation (270): with e = 1 - coarse_acc they number 810 e + 90 e_outdoor
+        e = 1 - v["coarse_acc"]
+        assert 810 * e - 1e-6 <= v["between groups"] <= 810 * e + 90 * min(1.0, 3 * e) + 1e-6
     assert m["exercises"]["coarse_probs"]["passed"]
 
 
@@ -80,11 +91,29 @@ def test_05_knowledge_distillation(smoke_run):
     m = _metrics(smoke_run, "05_knowledge_distillation")
     assert set(m["table2"]) == {"system1", "cpmobile (no KD)", "baseline"}
     assert m["student_complexity"] == {"params": 126_952, "macs": 28_893_268}
-    assert all(math.isfinite(g) for g in m["kd_gain"].values())
+    for s in ("50", "100"):
+        assert 100 * m[f"student_kd_acc_split{s}"] == pytest.approx(m["table2"]["system1"][s])
+        assert 100 * m[f"student_labels_acc_split{s}"] == pytest.approx(m["table2"]["cpmobile (no KD)"][s])
+        assert 100 * m[f"baseline_acc_split{s}"] == pytest.approx(m["table2"]["baseline"][s])
+        assert 0.0 <= m[f"ensemble_acc_split{s}"] <= 1.0
+    assert 0 <= m["collapsed_models"] <= 6
+    no_kd = m["table2"]["cpmobile (no KD)"]
+    assert set(m["kd_gain"]) == {"50", "100"}
+    for s, gain in m["kd_gain"].items():                     # points gained over the same student without KD
+        assert gain == pytest.approx(m["table2"]["system1"][s] - no_kd[s], abs=1e-9)
     assert m["exercises"]["kd_loss"]["passed"]
     assert sorted(m["calibration"]) == sorted(f"{kind} {s}%{group}" for s in (50, 100)
                                               for kind, group in (("centroid", ""), ("CNN", " seen"), ("CNN", " unseen")))
-    assert all(0 <= v <= 100 for v in m["calibration"].values())
+    calibration = m["calibration"]
+    for s in ("50", "100"):
+        # macro accuracy over 90 test clips per scene: a multiple of 100/900 %
+        centroid = calibration[f"centroid {s}%"]
+        assert centroid * 9 == pytest.approx(round(centroid * 9), abs=1e-6)
+        # seen and unseen devices hold 300 of the 900 test clips each (30 per scene), the real devices the
+        # rest: the no-KD student's accuracy is the mean of the three groups', so the real devices' is this
+        real = 3 * no_kd[s] - calibration[f"CNN {s}% seen"] - calibration[f"CNN {s}% unseen"]
+        assert -1e-6 <= real <= 100 + 1e-6
+        assert real * 3 == pytest.approx(round(real * 3), abs=1e-6)       # a multiple of 100/300 %
 
 
 def test_06_quantization(smoke_run):
@@ -92,6 +121,9 @@ def test_06_quantization(smoke_run):
     assert m["int8_complexity"]["bytes"] <= 128_000 and m["int8_complexity"]["macs"] <= 30_000_000
     assert m["int8_complexity"]["fits"] and m["int8_reload_identical"]
     assert m["exercises"]["fake_quantize"]["passed"]
+    split = str(m["quantized_split"])
+    assert m["qat_int8_acc"] == m["accuracy"][split]["qat_int8"] and m["float_acc"] == m["accuracy"][split]["float"]
+    assert 0 <= m["collapsed_models"] <= 6
 
 
 def test_reference_bands_contain_this_run(smoke_run):

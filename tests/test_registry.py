@@ -51,14 +51,6 @@ def test_unknown_names_say_what_exists():
         profiles.get("fast")
 
 
-def test_paper_numbers_only_where_verified():
-    assert paper.paper_average("baseline") == pytest.approx((42.40 + 45.29 + 50.29 + 53.19 + 56.99) / 5)
-    assert paper.paper_average("system1") is None
-    df = paper.side_by_side({"baseline": {25: 50.0, 100: 60.0}}, "this run", (25, 100))
-    assert df.loc["baseline", ("this run", "avg")] == 55.0
-    assert df.loc["baseline", ("paper, TAU22", "25%")] == 50.3
-
-
 def test_teacher_starts_from_an_efficientat_checkpoint_when_present(tmp_path):
     """The pre-trained path of notebook 03: a checkpoint in the EfficientAT layout under the expected name."""
     from asclab.models import pretrained

@@ -1,9 +1,11 @@
 """asclab.train: checkpoints and bit-exact resume, determinism, the NaN guard, run caching, tables."""
+import copy
 import json
 import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from asclab import storage
@@ -211,6 +213,64 @@ def test_nan_in_first_epoch_says_no_checkpoint(tmp_path, data):
     assert not (tmp_path / "checkpoint.pt").exists()
 
 
+class InfWeightAtStep(TinyCNN):
+    """At training call ``k`` it writes inf into a weight that the output does not use: the loss stays
+    finite, so only the end-of-epoch check of the weights can notice."""
+
+    def __init__(self, k: int):
+        super().__init__()
+        self.unused = nn.Parameter(torch.zeros(3))
+        self.k, self.calls = k, 0
+
+    def forward(self, x):
+        if self.training:
+            self.calls += 1
+            if self.calls == self.k:
+                with torch.no_grad():
+                    self.unused[1] = float("inf")
+        return super().forward(x)
+
+
+def test_non_finite_weights_stop_the_run_after_the_epoch(tmp_path, data):
+    train_set, test_set, norm = data
+    torch.manual_seed(0)
+    model = InfWeightAtStep(k=7)                        # 5 steps per epoch: during epoch 2
+    with pytest.raises(NonFiniteLossError, match=r"weights became NaN or infinite during epoch 2/3") as info:
+        train_model(model, train_set, cfg(augment=None), tmp_path, norm, test_set=test_set)
+    assert "checkpoint of epoch 1 is kept" in str(info.value)
+    assert model.calls == 10                            # epoch 2 ran to its end, epoch 3 never started
+    ckpt = storage.load_checkpoint(tmp_path / "checkpoint.pt")
+    assert ckpt["epoch"] == 1 and torch.equal(ckpt["model"]["unused"].cpu(), torch.zeros(3))
+    assert not (tmp_path / "model.pt").exists() and not (tmp_path / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("where", ["model output", "extra loss"])
+def test_non_finite_loss_stops_before_backward(where):
+    """One good step first, so that gradients and Adam's moments exist; then a NaN loss must leave the
+    weights, the gradients and the optimizer state exactly as the good step left them."""
+    torch.manual_seed(0)
+    model = NaNAtStep(k=2 if where == "model output" else 0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    y = torch.arange(8)
+    batch = tr.Batch(torch.randn(8, 1, 16, 8), y, y, 1.0, None, torch.arange(8))
+    config = cfg(augment=None)
+    tr.train_step(model, batch, optimizer, config)
+    weights = [p.detach().clone() for p in model.parameters()]
+    grads = [p.grad.clone() for p in model.parameters()]
+    steps = [optimizer.state[p]["step"].clone() for p in model.parameters()]
+
+    def nan_loss(fine_logits, batch_index, perm, lam):
+        return fine_logits.sum() * float("nan")
+
+    extra = nan_loss if where == "extra loss" else None
+    with pytest.raises(NonFiniteLossError, match="at step 2 of the test"):
+        tr.train_step(model, batch, optimizer, config, extra, where="step 2 of the test")
+    for p, w, g, step in zip(model.parameters(), weights, grads, steps):
+        assert torch.equal(p, w)
+        assert p.grad is None or torch.equal(p.grad, g)    # no backward() of the NaN loss
+        assert torch.equal(optimizer.state[p]["step"], step)
+
+
 # --- hooks, hierarchy, temperature ------------------------------------------------------------------
 
 def test_extra_loss_sees_dataset_indices_perm_and_lam(tmp_path, data):
@@ -228,6 +288,35 @@ def test_extra_loss_sees_dataset_indices_perm_and_lam(tmp_path, data):
     assert any(p is not None for _, p, _ in seen) and all(isinstance(lam, float) for *_, lam in seen)
 
 
+def test_extra_loss_gets_the_perm_and_lam_that_mixed_the_batch(tmp_path, data):
+    """Distillation mixes the teacher targets with the perm and lam it is given: they must be the ones that
+    mixed the inputs. With Mixup alone, the batch the model saw is lam * x + (1 - lam) * x[perm]."""
+    train_set, _, norm = data
+    inputs, hook_calls = [], []
+    model = new_model()
+
+    def record_input(module, args):
+        if module.training:                                      # not the evaluation passes
+            inputs.append(args[0].detach().cpu())
+
+    model.register_forward_pre_hook(record_input)
+
+    def extra_loss(fine_logits, batch_index, perm, lam):
+        hook_calls.append((batch_index.clone(), None if perm is None else perm.cpu(), lam))
+        return fine_logits.sum() * 0.0
+
+    mixup_only = AugmentConfig(mix="mixup", mix_p=1.0, freq_mask_p=0.0, mixstyle_p=0.0)
+    train_model(model, train_set, cfg(epochs=2, augment=mixup_only), tmp_path, norm, extra_loss=extra_loss)
+    assert len(inputs) == len(hook_calls) == 10
+    for seen, (index, perm, lam) in zip(inputs, hook_calls):
+        x = norm(train_set.x[index])                             # the batch before mixing
+        assert perm is not None and sorted(perm.tolist()) == list(range(len(index)))
+        assert 0.5 <= lam <= 1.0
+        torch.testing.assert_close(seen, lam * x + (1.0 - lam) * x[perm])
+        other = perm.roll(1)                                     # the control: other partners do not fit
+        assert not torch.allclose(seen, lam * x + (1.0 - lam) * x[other])
+
+
 class TwoHeads(TinyCNN):
     def __init__(self):
         super().__init__()
@@ -241,10 +330,52 @@ class TwoHeads(TinyCNN):
 @pytest.mark.parametrize("mode", ["ob", "tb"])
 def test_hierarchical_modes_train(tmp_path, data, mode):
     train_set, test_set, norm = data
+    results = {}
+    for hierarchy in (mode, "none"):                  # the same model, data and seed; only the loss differs
+        torch.manual_seed(0)
+        model = TwoHeads() if mode == "tb" else TinyCNN()
+        results[hierarchy] = train_model(model, train_set, cfg(epochs=1, hierarchy=hierarchy),
+                                         tmp_path / hierarchy, norm, test_set=test_set)
+    result = results[mode]
+    assert math.isfinite(result.history[0]["train_loss"]) and result.metrics["n"] == N_TEST
+    # the coarse term adds about w * ln 3 = 1.1 to the loss of an untrained model
+    assert result.history[0]["train_loss"] > results["none"].history[0]["train_loss"] + 0.5
+
+
+def loss_by_hand(output, y: torch.Tensor, mode: str, weight: float) -> torch.Tensor:
+    """Per-clip loss [B]: CE on the fine logits plus weight * the coarse term of the OB or TB loss."""
+    fine = output[0] if isinstance(output, tuple) else output
+    y_coarse = torch.tensor([FINE_TO_COARSE[i] for i in y.tolist()])
+    if mode == "ob":                                  # coarse probability: the sum of the group's fine ones
+        probs = fine.softmax(dim=1)
+        members = [[c for c in range(10) if FINE_TO_COARSE[c] == g] for g in range(3)]
+        group = torch.stack([probs[:, m].sum(dim=1) for m in members], dim=1)
+        coarse = -group[torch.arange(len(y)), y_coarse].log()
+    else:                                             # the second head's own cross-entropy
+        coarse = F.cross_entropy(output[1], y_coarse, reduction="none")
+    return F.cross_entropy(fine, y, reduction="none") + weight * coarse
+
+
+@pytest.mark.parametrize("mode", ["ob", "tb"])
+def test_train_step_returns_the_loss_the_config_names(mode):
+    """On a fixed mixed batch, the loss of train_step is the OB / TB loss, weighted as configured."""
     torch.manual_seed(0)
     model = TwoHeads() if mode == "tb" else TinyCNN()
-    result = train_model(model, train_set, cfg(epochs=1, hierarchy=mode), tmp_path, norm, test_set=test_set)
-    assert math.isfinite(result.history[0]["train_loss"]) and result.metrics["n"] == N_TEST
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    g = torch.Generator().manual_seed(4)
+    y_a, y_b, lam = torch.randint(0, 10, (8,), generator=g), torch.randint(0, 10, (8,), generator=g), 0.7
+    batch = tr.Batch(torch.randn(8, 1, 16, 8, generator=g), y_a, y_b, lam, None, torch.arange(8))
+    config = cfg(hierarchy=mode, hierarchy_weight=0.5, label_weight=0.8)
+    torch.manual_seed(1)                              # the same dropout mask in both forward passes
+    with torch.no_grad():
+        output = model(batch.x)
+    torch.manual_seed(1)
+    loss = tr.train_step(model, batch, optimizer, config)
+    mixed = lam * loss_by_hand(output, y_a, mode, 0.5) + (1 - lam) * loss_by_hand(output, y_b, mode, 0.5)
+    assert loss == pytest.approx(0.8 * mixed.mean().item(), rel=1e-5)
+    fine = output[0] if mode == "tb" else output
+    ce = lam * F.cross_entropy(fine, y_a) + (1 - lam) * F.cross_entropy(fine, y_b)
+    assert abs(loss - 0.8 * ce.item()) > 0.2          # not the plain cross-entropy
 
 
 def test_temperature_schedule_and_epoch_hook_run_each_epoch(tmp_path, data):
@@ -253,7 +384,7 @@ def test_temperature_schedule_and_epoch_hook_run_each_epoch(tmp_path, data):
     class WithTemperature(TinyCNN):
         epochs_seen: list = []
 
-        def update_temperature(self, epoch):
+        def update_temperature(self, epoch, **schedule):
             self.epochs_seen.append(epoch)
 
     model, hooked = WithTemperature(), []
@@ -268,17 +399,30 @@ def test_temperature_schedule_and_epoch_hook_run_each_epoch(tmp_path, data):
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_mixed_precision_step(dtype):
-    """The CUDA mixed-precision path (autocast, fp16 loss scaling, clipping), exercised with CPU autocast."""
+    """The CUDA mixed-precision path (autocast, fp16 loss scaling, clipping), exercised with CPU autocast and
+    compared with the same step in float32."""
     torch.manual_seed(0)
-    model = TwoHeads()
+    model = TwoHeads().eval()                         # eval: no dropout, so both steps see the same net
+    reference = copy.deepcopy(model)
     before = [p.detach().clone() for p in model.parameters()]
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    head_dtypes = []
+    model.fc.register_forward_hook(lambda m, args, out: head_dtypes.append(out.dtype))
     scaler = torch.amp.GradScaler("cpu") if dtype == torch.float16 else None
     y = torch.arange(8)
     batch = tr.Batch(torch.randn(8, 1, 16, 8), y, y.flip(0), 0.7, torch.arange(8).flip(0), torch.arange(8))
-    loss = tr.train_step(model, batch, optimizer, cfg(hierarchy="tb", max_grad_norm=1.0), None, scaler, dtype)
-    assert math.isfinite(loss)
-    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    config = cfg(hierarchy="tb", max_grad_norm=0.1)  # the raw gradient norm is 0.25
+    loss = tr.train_step(model, batch, torch.optim.Adam(model.parameters(), lr=1e-2), config, None, scaler,
+                         dtype)
+    expected = tr.train_step(reference, batch, torch.optim.Adam(reference.parameters(), lr=1e-2), config)
+    assert head_dtypes == [dtype]                     # autocast did run the layers in low precision
+    assert loss == pytest.approx(expected, rel=1e-2)  # the loss of the same net, to bf16/fp16 precision
+    # clipping acted on the unscaled gradients: what is left has exactly the configured norm
+    norm = torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    assert norm.item() == pytest.approx(0.1, rel=1e-3)
+    # Adam's first step moves each weight by about lr * sign(gradient): the same direction as in float32
+    moved = torch.cat([(p.detach() - b).flatten() for p, b in zip(model.parameters(), before)])
+    moved_ref = torch.cat([(p.detach() - b).flatten() for p, b in zip(reference.parameters(), before)])
+    assert (moved.sign() == moved_ref.sign()).float().mean().item() > 0.9
 
 
 # --- run_or_load --------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 import textwrap
 
 import nbformat
@@ -24,8 +25,11 @@ WRITE_METRICS = textwrap.dedent("""\
     import json, pathlib
     out = pathlib.Path(OUT_DIR)
     out.mkdir(parents=True, exist_ok=True)
-    pathlib.Path("figures").mkdir(exist_ok=True)
-    pathlib.Path("figures", "{stem}.txt").write_text("a figure")
+    pathlib.Path("cwd-{stem}.txt").write_text("the working directory")
+    from asclab import workbook
+    fig_dir = workbook.figures_dir(PROFILE, OUT_DIR)
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    (fig_dir / "{stem}.txt").write_text("a figure")
     metrics = {{"macro_acc": {acc}, "n_clips": 3, "profile": PROFILE, "seed": SEED, "lr": LR,
                "flag": FLAG, "name": NAME, "interactive": INTERACTIVE, "per_class": {{"bus": 0.5}}}}
     (out / "metrics.json").write_text(json.dumps(metrics))
@@ -57,11 +61,13 @@ def workbook_run(tmp_path_factory):
                   kernelspec=False)
     make_notebook(nb_dir / "06_slow.ipynb", ["x = 1", "import time\ntime.sleep(120)"])
     (nb_dir / "notes.ipynb").write_text("{}")  # not NN_topic: never run
-    summary = workbook.run_notebooks(
-        profile="smoke",
-        overrides=workbook.parse_overrides(["SEED=7", "LR=1e-3", "FLAG=true", "NAME=hello"]),
-        out_dir=root / "runs", nb_dir=nb_dir, progress=False, cell_timeout=4,
-    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("ASCLAB_FIGURES", raising=False)  # the runner decides where a smoke run's figures go
+        summary = workbook.run_notebooks(
+            profile="smoke",
+            overrides=workbook.parse_overrides(["SEED=7", "LR=1e-3", "FLAG=true", "NAME=hello"]),
+            out_dir=root / "runs", nb_dir=nb_dir, progress=False, cell_timeout=4,
+        )
     return root, summary
 
 
@@ -114,7 +120,7 @@ def test_good_notebooks_ran_and_wrote_outputs(workbook_run):
         r = summary[name]
         assert r.ok and r.output == summary.run_dir / f"{name}.ipynb" and r.output.is_file()
         assert r.out_dir == summary.run_dir / name and (r.out_dir / "metrics.json").is_file()
-        assert (root / "figures" / f"{name}.txt").is_file()  # cwd is the folder above notebooks/
+        assert (root / f"cwd-{name}.txt").is_file()  # cwd is the folder above notebooks/
         executed = nbformat.read(str(r.output), as_version=4)
         assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
 
@@ -205,3 +211,76 @@ def test_figures_to_redirects_and_restores(monkeypatch, tmp_path):
     with workbook.figures_to(tmp_path / "figs"):
         assert workbook.figures_dir() == tmp_path / "figs"
     assert "ASCLAB_FIGURES" not in os.environ and workbook.figures_dir() == workbook.repo_root() / "figures"
+
+
+# --- where figures go: the demo gallery in figures/, everything else beside its own outputs -------------
+GALLERY_PROBE = "zz_test_probe.txt"   # a name no notebook uses: if it ever lands in figures/, a test failed
+
+
+@pytest.fixture
+def gallery_untouched():
+    """The repository's figures/ must not receive the probe file; remove it if a broken test wrote it."""
+    probe = workbook.repo_root() / "figures" / GALLERY_PROBE
+    assert not probe.exists()
+    yield
+    written = probe.exists()
+    probe.unlink(missing_ok=True)
+    assert not written, "a run that is not the demo profile wrote into the repository's figures/"
+
+
+def test_figures_go_to_the_gallery_only_for_demo(monkeypatch, tmp_path):
+    monkeypatch.delenv("ASCLAB_FIGURES", raising=False)
+    monkeypatch.chdir(tmp_path)
+    gallery = workbook.repo_root() / "figures"
+    assert workbook.figures_dir("demo") == workbook.figures_dir("demo", tmp_path / "out") == gallery
+    for profile in ("smoke", "paper", "anything"):
+        assert workbook.figures_dir(profile, tmp_path / "out") == tmp_path / "out" / "figures"
+        assert workbook.figures_dir(profile, "runs/latest/03") == pathlib.Path("runs/latest/03/figures")
+        assert workbook.figures_dir(profile) == tmp_path / "runs" / f"figures-{profile}"
+    monkeypatch.setenv("ASCLAB_FIGURES", str(tmp_path / "graded"))   # figures_to: grading, reference runs
+    assert workbook.figures_dir("demo") == workbook.figures_dir("smoke", "out") == tmp_path / "graded"
+
+
+def test_runs_keep_their_figures(monkeypatch, tmp_path, workbook_run):
+    root, summary = workbook_run
+    for name in ("01_good", "05_after"):
+        assert (summary.run_dir / "figures" / f"{name}.txt").is_file()
+    assert summary.figures_dir == summary.run_dir / "figures"
+    assert not (root / "figures").exists()
+    monkeypatch.delenv("ASCLAB_FIGURES", raising=False)
+    assert workbook.run_figures_dir("demo", tmp_path) == workbook.repo_root() / "figures"
+    assert workbook.run_figures_dir("paper", tmp_path) == tmp_path / "figures"
+    monkeypatch.setenv("ASCLAB_FIGURES", str(tmp_path / "mine"))
+    assert workbook.run_figures_dir("demo", tmp_path) == tmp_path / "mine"
+
+
+def test_an_interactive_notebook_is_found_by_its_parameters(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.delenv("ASCLAB_FIGURES", raising=False)
+    main = sys.modules["__main__"]
+    monkeypatch.setattr(main, "PROFILE", "smoke", raising=False)
+    monkeypatch.setattr(main, "OUT_DIR", str(tmp_path / "03"), raising=False)
+    assert workbook.figures_dir() == tmp_path / "03" / "figures"
+    assert workbook.figures_dir(out_dir=tmp_path / "other") == tmp_path / "other" / "figures"
+    monkeypatch.setattr(main, "PROFILE", "demo")
+    assert workbook.figures_dir() == workbook.repo_root() / "figures"
+    monkeypatch.delattr(main, "PROFILE")
+    assert workbook.figures_dir() == workbook.repo_root() / "figures"
+
+
+def test_plain_papermill_run_of_another_profile_keeps_the_gallery(monkeypatch, tmp_path, gallery_untouched):
+    """``papermill nb.ipynb out.ipynb -p PROFILE smoke``: no runner, no ASCLAB_FIGURES."""
+    monkeypatch.delenv("ASCLAB_FIGURES", raising=False)
+    body = textwrap.dedent(f"""\
+        from asclab import workbook
+        for fig_dir in (workbook.figures_dir(PROFILE, OUT_DIR), workbook.figures_dir()):
+            fig_dir.mkdir(parents=True, exist_ok=True)
+            (fig_dir / "{GALLERY_PROBE}").write_text(str(fig_dir))
+    """)
+    nb = make_notebook(tmp_path / "01_probe.ipynb", [body])
+    out = tmp_path / "out"
+    result = workbook.run_notebook(nb, tmp_path / "executed.ipynb", {"PROFILE": "smoke", "OUT_DIR": str(out)},
+                                   progress=False, cwd=tmp_path)
+    assert result.ok, result.failure
+    assert (out / "figures" / GALLERY_PROBE).is_file()

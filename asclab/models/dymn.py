@@ -117,6 +117,20 @@ def temperature_schedule(epoch: float, T_max: float = 30.0, T_min: float = 1.0,
     return float(max(t0, t1, T_min))
 
 
+def attention_spread(recorded: dict[str, dict]) -> float:
+    """How much the Dy-Conv attention differs between the clips of one recorded batch (``DyMN.record``).
+
+    Per block and dynamic conv, the largest difference between two clips in the weight of any kernel,
+    ``max_k (max_b π_bk − min_b π_bk)``, averaged over all of them: 0 when every clip gets the same mix of
+    kernels (a temperature far above 1 flattens every π to 1/K), up to 1 when clips pick different kernels.
+    """
+    spreads = [float((att.max(0).values - att.min(0).values).max())
+               for entry in recorded.values() for att in entry["dyconv_attention"].values()]
+    if not spreads:
+        raise ValueError("nothing was recorded: run the model inside `with model.record() as rec:` first")
+    return sum(spreads) / len(spreads)
+
+
 def _record(module: nn.Module, value) -> None:
     """Store ``value`` where ``DyMN.record`` asked this module to put it (no-op when not recording)."""
     target = module._record_into

@@ -1,4 +1,12 @@
-"""EfficientAT's AudioSet-pre-trained DyMN checkpoints: where they live, how to get them, how to load them.
+"""Pre-trained DyMN checkpoints: EfficientAT's AudioSet releases and asclab's own, shipped in the package.
+
+Two families load the same way (``from_pretrained(name, num_classes)``):
+
+* ``dymn04_as``, ``dymn10_as``, ``dymn20_as``: EfficientAT's AudioSet checkpoints (the paper's teachers),
+  downloaded by the user; see below.
+* ``dymn01_synth``, ``dymn02_synth``: pre-trained by ``asclab pretrain`` on the synthetic event corpus
+  (``asclab.events``) and shipped in ``asclab/weights/`` with a model card each (recipe, corpus seed, steps,
+  time, held-out mAP, sha256). They let a laptop without internet fine-tune pre-trained teachers.
 
 The files are EfficientAT's own releases (plain state dicts, 527 AudioSet classes). ``from_pretrained``
 builds a ``DyMN`` at the checkpoint's width, loads every weight but the output layer strictly, gives it a
@@ -11,6 +19,7 @@ Get one with ``asclab weights fetch dymn10_as`` (needs network), or download it 
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -22,12 +31,14 @@ from pathlib import Path
 import torch
 
 from asclab.models.dymn import DyMN, make_divisible
-from asclab.storage import asclab_home, load_checkpoint
+from asclab.storage import asclab_home, load_checkpoint, read_json
 
 __all__ = [
     "RELEASE_URL",
     "WEIGHT_FILES",
     "NAME_TO_WIDTH",
+    "SHIPPED",
+    "model_card",
     "PRETRAINED_CLASSES",
     "PRETRAINED_TEMPERATURE",
     "weights_dir",
@@ -46,7 +57,10 @@ WEIGHT_FILES: dict[str, str] = {
     "dymn10_as": "dymn10_as.pt",
     "dymn20_as": "dymn20_as_mAP_493.pt",
 }
-NAME_TO_WIDTH: dict[str, float] = {"dymn04_as": 0.4, "dymn10_as": 1.0, "dymn20_as": 2.0}
+# asclab's own checkpoints, shipped in the package: name -> width (the file is weights/<name>.pt, card .json)
+SHIPPED: dict[str, float] = {"dymn01_synth": 0.1, "dymn02_synth": 0.2}
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
+NAME_TO_WIDTH: dict[str, float] = {"dymn04_as": 0.4, "dymn10_as": 1.0, "dymn20_as": 2.0, **SHIPPED}
 PRETRAINED_CLASSES = 527        # AudioSet
 PRETRAINED_TEMPERATURE = 1.0    # EfficientAT's pretrain_final_temp
 
@@ -69,19 +83,47 @@ def weights_dir(default: str | os.PathLike | None = None) -> Path:
 
 
 def _check_name(name: str) -> None:
-    if name not in WEIGHT_FILES:
-        raise ValueError(f"unknown pre-trained DyMN {name!r}; known names: {', '.join(sorted(WEIGHT_FILES))}")
+    if name not in NAME_TO_WIDTH:
+        raise ValueError(f"unknown pre-trained DyMN {name!r}; known names: {', '.join(sorted(NAME_TO_WIDTH))}")
+
+
+def _shipped_path(name: str, weights_dir: str | os.PathLike | None = None) -> Path:
+    """A shipped checkpoint's file: in ``weights_dir`` when one is there (a remade one), else in the package."""
+    if weights_dir is not None and (Path(weights_dir).expanduser() / f"{name}.pt").is_file():
+        return Path(weights_dir).expanduser() / f"{name}.pt"
+    return SHIPPED_DIR / f"{name}.pt"
+
+
+def model_card(name: str, weights_dir: str | os.PathLike | None = None) -> dict:
+    """The model card of a shipped checkpoint (recipe, corpus, steps, time, held-out mAP, sha256)."""
+    if name not in SHIPPED:
+        raise ValueError(f"{name!r} is not a checkpoint shipped with asclab ({', '.join(SHIPPED)}); EfficientAT's "
+                         "checkpoints have no asclab model card")
+    path = _shipped_path(name, weights_dir).with_suffix(".json")
+    if not path.is_file():
+        raise FileNotFoundError(f"the model card {path} is missing: reinstall asclab, or remake the checkpoint "
+                                "with the command in the README (Pre-trained weights)")
+    return read_json(path)
+
+
+def _classes(name: str, path: Path) -> int:
+    """Outputs of the checkpoint's own head: 527 AudioSet classes, or the event corpus's classes."""
+    if name not in SHIPPED:
+        return PRETRAINED_CLASSES
+    return int(model_card(name, path.parent)["architecture"]["num_classes"])
 
 
 def weight_url(name: str) -> str:
-    """The release URL of ``name``'s checkpoint file."""
+    """The release URL of ``name``'s checkpoint file ("shipped with asclab" for asclab's own)."""
     _check_name(name)
-    return RELEASE_URL + WEIGHT_FILES[name]
+    return "shipped with asclab" if name in SHIPPED else RELEASE_URL + WEIGHT_FILES[name]
 
 
 def expected_path(name: str, weights_dir: str | os.PathLike | None = None) -> Path:
     """Where ``from_pretrained(name)`` looks for the file (EfficientAT's file name inside the weights folder)."""
     _check_name(name)
+    if name in SHIPPED:
+        return _shipped_path(name, weights_dir)
     return _resolve_weights_dir(weights_dir) / WEIGHT_FILES[name]
 
 
@@ -134,8 +176,8 @@ def _load_dymn(name: str, path: Path, num_classes: int) -> DyMN:
     # The output layer is kept only when it already has num_classes outputs (527: AudioSet); an AudioSet
     # model needs it, any other num_classes gets a fresh one.
     head = state.get(_HEAD_KEYS[0])
-    keep_head = num_classes == PRETRAINED_CLASSES or (head is not None and head.dim() == 2
-                                                      and head.shape[0] == num_classes)
+    keep_head = num_classes == _classes(name, path) or (head is not None and head.dim() == 2
+                                                  and head.shape[0] == num_classes)
     if not keep_head:
         state = {k: v for k, v in state.items() if k not in _HEAD_KEYS}
 
@@ -160,6 +202,16 @@ def _load_dymn(name: str, path: Path, num_classes: int) -> DyMN:
     return model
 
 
+def _check_sha256(name: str, path: Path) -> None:
+    """A shipped file must be the one its model card describes (a damaged install is caught here)."""
+    expected = model_card(name, path.parent)["sha256"]
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    if actual != expected:
+        raise ValueError(f"{path} does not match its model card {path.with_suffix('.json').name} (sha256 {actual[:12]}... "
+                         f"instead of {expected[:12]}...): the file is damaged or was replaced; reinstall asclab "
+                         "or remake it with `asclab pretrain` (README: Pre-trained weights)")
+
+
 def from_pretrained(name: str, num_classes: int, weights_dir: str | os.PathLike | None = None) -> DyMN:
     """An AudioSet-pre-trained DyMN with a fresh ``num_classes`` output layer and temperature 1.0.
 
@@ -175,6 +227,8 @@ def from_pretrained(name: str, num_classes: int, weights_dir: str | os.PathLike 
         raise FileNotFoundError(
             f"no pre-trained weights for {name} at {path}: run `asclab weights fetch {name}`, or download "
             f"{weight_url(name)} by hand and save it as {path}")
+    if name in SHIPPED:
+        _check_sha256(name, path)
     return _load_dymn(name, path, num_classes)
 
 
@@ -189,6 +243,10 @@ def fetch(name: str, weights_dir: str | os.PathLike | None = None, url: str | No
     """
     _check_name(name)
     dest = expected_path(name, weights_dir)
+    if name in SHIPPED:
+        if not dest.is_file():
+            raise FileNotFoundError(f"{dest} is missing from this installation: reinstall asclab")
+        return dest
     url = url or weight_url(name)
     if dest.is_file() and not force:
         try:

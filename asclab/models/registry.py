@@ -1,12 +1,14 @@
 """The paper's named configurations: teacher Models 1-6 (Table 1), Systems 1-3 and the Baseline (Table 2).
 
 Each name resolves to a plain dataclass; ``build(name, profile)`` turns it into a module. Profiles only
-scale the DyMN width (narrow teachers on a laptop); the code path is the same for every profile.
+scale the DyMN width (narrow teachers on a laptop, at the paper's 1 : 2 ratio); the code path is the same
+for every profile.
 
-Our reading of Table 1: Models 1-6 pair a DyMN of width 1.0 with one of width 2.0 for each hierarchical
-variant (none, one-branch, two-branch), all fine-tuned from AudioSet with FMix, frequency masking and
-Freq-MixStyle. System 1 distils Models 1-2, System 2 Models 3-4 with a one-branch student, System 3
-all six. Check the assignment against the paper before quoting it.
+Table 1 of Bai et al. (``asclab/reference/bai2024_tables.json``): Model 1 is DyMN10 and Models 2-6 are
+DyMN20, all fine-tuned from AudioSet with frequency masking and Freq-MixStyle. Models 1, 2, 5 and 6 use FMix,
+Models 3 and 4 Mixup; Models 3 and 5 add the one-branch (OB) hierarchical loss, Models 4 and 6 the
+two-branch (TB) head. Table 2: System 1 distils Models 1-2, System 2 Models 3-4 with an OB student (the
+report's text says Models 1-2; we follow the table), System 3 all six.
 """
 from __future__ import annotations
 
@@ -41,12 +43,12 @@ class StudentConfig:
 
 TEACHERS: dict[str, TeacherConfig] = {
     t.name: t for t in (
-        TeacherConfig("model1", 1.0, "fmix", "none", "DyMN10, AudioSet pre-trained, flat 10-class head"),
-        TeacherConfig("model2", 2.0, "fmix", "none", "DyMN20, AudioSet pre-trained, flat 10-class head"),
-        TeacherConfig("model3", 1.0, "fmix", "ob", "DyMN10 with one-branch hierarchical loss"),
-        TeacherConfig("model4", 2.0, "fmix", "ob", "DyMN20 with one-branch hierarchical loss"),
-        TeacherConfig("model5", 1.0, "fmix", "tb", "DyMN10 with a two-branch (fine + coarse) head"),
-        TeacherConfig("model6", 2.0, "fmix", "tb", "DyMN20 with a two-branch (fine + coarse) head"),
+        TeacherConfig("model1", 1.0, "fmix", "none", "DyMN10, FMix, no hierarchical loss"),
+        TeacherConfig("model2", 2.0, "fmix", "none", "DyMN20, FMix, no hierarchical loss"),
+        TeacherConfig("model3", 2.0, "mixup", "ob", "DyMN20, Mixup, one-branch hierarchical loss"),
+        TeacherConfig("model4", 2.0, "mixup", "tb", "DyMN20, Mixup, two-branch (fine + coarse) head"),
+        TeacherConfig("model5", 2.0, "fmix", "ob", "DyMN20, FMix, one-branch hierarchical loss"),
+        TeacherConfig("model6", 2.0, "fmix", "tb", "DyMN20, FMix, two-branch (fine + coarse) head"),
     )
 }
 
@@ -90,36 +92,46 @@ def pretrained_name(width: float) -> str | None:
     return {0.4: "dymn04_as", 1.0: "dymn10_as", 2.0: "dymn20_as"}.get(round(width, 2))
 
 
+def shipped_name(width: float) -> str | None:
+    """asclab's own checkpoint for a DyMN width (pre-trained on the synthetic event corpus), or None."""
+    return {0.1: "dymn01_synth", 0.2: "dymn02_synth"}.get(round(width, 2))
+
+
 def teacher_width(name: str, profile=None) -> float:
     cfg = teacher(name)
     return profile.teacher_width(cfg.paper_width) if profile is not None else cfg.paper_width
 
 
 def build_teacher(name: str, profile=None, num_classes: int = 10, weights_dir=None, pretrained: bool = True):
-    """A teacher module and whether it starts from AudioSet weights.
+    """A teacher module and the checkpoint it starts from.
 
-    Returns ``(model, pretrained_from)`` where ``pretrained_from`` is the checkpoint name, or None when
-    the weights are absent (no internet) or no checkpoint exists at this width: then the DyMN starts from
-    random initialisation and trains with the Dy-Conv temperature schedule.
+    Returns ``(model, pretrained_from)``. ``pretrained_from`` names the checkpoint: EfficientAT's AudioSet file
+    when it is in the weights folder (the paper's route), else asclab's shipped checkpoint for this width
+    (pre-trained on the synthetic event corpus), else None: then the DyMN starts from random initialisation
+    and trains with the Dy-Conv temperature schedule. ``pretrained=False`` always starts from scratch.
     """
+    from asclab.models import pretrained as weights
     from asclab.models.dymn import DyMN
     from asclab.models.hierarchy import TwoBranch
-    from asclab.models import pretrained as weights
 
     cfg = teacher(name)
     width = teacher_width(name, profile)
-    source = pretrained_name(width) if pretrained else None
-    if source is not None and weights.is_available(source, weights_dir):
+    source = None
+    if pretrained:
+        for candidate in (pretrained_name(width), shipped_name(width)):
+            if candidate is not None and weights.is_available(candidate, weights_dir):
+                source = candidate
+                break
+    if source is not None:
         model = weights.from_pretrained(source, num_classes, weights_dir=weights_dir)
     else:
-        source = None
         model = DyMN(width_mult=width, num_classes=num_classes)
-        # EfficientAT's BatchNorm momentum (0.01) suits its long runs; a short run from scratch would be
-        # evaluated with running statistics that are still mostly their initial values. Torch's default
-        # (0.1) lets them converge within a few hundred steps.
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.momentum = 0.1
+    # EfficientAT's BatchNorm momentum (0.01) suits its long runs; a short run would be evaluated with running
+    # statistics that still remember their start (initial values, or the corpus's). Torch's default (0.1)
+    # lets them converge within a few hundred steps.
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = 0.1
     if cfg.hierarchy == "tb":
         model = TwoBranch(model)
     return model, source
