@@ -8,7 +8,7 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "augment", "cli", "complexity", "data", "distill", "evaluate", "exercises", "features",
+    "augment", "cli", "complexity", "course", "data", "distill", "evaluate", "exercises", "features",
     "grade", "models", "paper", "plots", "profiles", "quantize", "storage", "synthetic",
     "train", "widgets", "workbook",
 )

@@ -17,8 +17,8 @@ torch generator.
 """
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Hashable, Sequence
 
 import numpy as np
 import torch
@@ -117,7 +117,8 @@ def mixup(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, alpha: f
     One ``lam ~ Beta(alpha, alpha)`` per batch, folded to ``max(lam, 1 - lam)`` so that ``y_a`` is always the
     majority label (the pair is unordered, so this loses nothing). The batch is mixed with probability ``p``.
     Returns ``(x_mixed, y_a, y_b, lam)`` with ``y_a = y``, ``y_b = y[perm]`` and ``lam`` a float; train with
-    :func:`mixed_cross_entropy`. With ``return_perm=True`` the permutation (``None`` if not mixed) is appended.
+    :func:`mixed_cross_entropy`. With ``return_perm=True`` the permutation (``None`` if not mixed) is
+    appended.
     """
     perm, lam = _draw_partners(x, generator, alpha, p)
     if perm is not None:
@@ -184,9 +185,10 @@ def freq_mixstyle(x: torch.Tensor, generator: torch.Generator, alpha: float = 0.
 
     For every sample and frequency bin, ``mu`` and ``sigma`` are the mean and standard deviation over
     channels and time (dims 1 and 3; ``sigma = sqrt(var + eps)``, population variance). The sample is
-    normalised with its own statistics and re-styled with ``lam * (mu, sigma) + (1 - lam) * (mu, sigma)[perm]``,
-    ``lam ~ Beta(alpha, alpha)`` per sample. A device's channel is mostly a per-frequency gain, i.e. a
-    per-bin offset of the log-mel, so this blurs the device fingerprint.
+    normalised with its own statistics and re-styled with
+    ``lam * (mu, sigma) + (1 - lam) * (mu, sigma)[perm]``, ``lam ~ Beta(alpha, alpha)`` per sample. A
+    device's channel is mostly a per-frequency gain, i.e. a per-bin offset of the log-mel, so this blurs the
+    device fingerprint.
 
     The whole batch is styled with probability ``p``. As in MixStyle, the statistics are detached from the
     graph: the gradient flows through ``x`` (the normalised content), not through the style.
@@ -256,7 +258,7 @@ class AugmentConfig:
             _check_probability(getattr(self, name), name)
 
     @classmethod
-    def off(cls) -> "AugmentConfig":
+    def off(cls) -> AugmentConfig:
         """No augmentation at all: ``apply`` returns the batch unchanged."""
         return cls(mix=None, freq_mask_p=0.0, mixstyle_p=0.0)
 
@@ -297,7 +299,9 @@ def per_device_mean_spectra(x: torch.Tensor, devices: Sequence[Hashable]) -> dic
     _check_batch(x)
     devices = list(devices.tolist() if hasattr(devices, "tolist") else devices)
     if len(devices) != x.shape[0]:
-        raise ValueError(f"devices must name one device per clip: {len(devices)} names for {x.shape[0]} clips")
+        raise ValueError(
+            f"devices must name one device per clip: {len(devices)} names for {x.shape[0]} clips"
+        )
     per_clip = x.detach().mean(dim=(1, 3))                                   # [N, F]
     spectra = {}
     for device in dict.fromkeys(devices):

@@ -36,10 +36,10 @@ def _profile_choices() -> list[str]:
 
 # --- asclab run -----------------------------------------------------------------------------------------
 def cmd_run(args) -> int:
-    workbook = _import("asclab.workbook")
-    summary = workbook.run_notebooks(
+    runner = _import("asclab.course.runner")
+    summary = runner.run_notebooks(
         profile=args.profile,
-        overrides=workbook.parse_overrides(args.param),
+        overrides=runner.parse_overrides(args.param),
         notebooks=args.notebooks,
         out_dir=args.out,
         nb_dir=args.notebook_dir,
@@ -134,7 +134,8 @@ def cmd_pretrain(args) -> int:
     card = pretrain.pretrain(cfg, args.out, progress=not args.no_progress, device=args.device,
                              command=" ".join(["asclab", *sys.argv[1:]]))
     print(f"{card['name']}: held-out mAP {card['eval_mAP']:.3f} after {card['steps']} steps in "
-          f"{card['wall_seconds'] / 60:.1f} min -> {Path(args.out) / card['file']} (sha256 {card['sha256'][:12]}...)")
+          f"{card['wall_seconds'] / 60:.1f} min -> {Path(args.out) / card['file']} "
+          f"(sha256 {card['sha256'][:12]}...)")
     return 0
 
 
@@ -154,30 +155,40 @@ def cmd_complexity(args) -> int:
     return 0
 
 
-# --- asclab student-copy / grade ------------------------------------------------------------------------
+# --- asclab student-copy / grade / grade-reference ------------------------------------------------------
 def cmd_student_copy(args) -> int:
-    exercises = _import("asclab.exercises")
-    nb_dir = Path(args.notebooks) if args.notebooks else _import("asclab.workbook").notebooks_dir()
-    result = exercises.write_student_copies(nb_dir, Path(args.out))
-    if isinstance(result, (list, tuple)):
-        for path in result:
-            print(path)
+    student_copy = _import("asclab.course.student_copy")
+    nb_dir = Path(args.notebooks) if args.notebooks else _import("asclab.course.notebooks").notebooks_dir()
+    for path in student_copy.write_student_copies(nb_dir, Path(args.out)):
+        print(path)
     print(f"student copies in {args.out}")
     return 0
 
 
 def cmd_grade(args) -> int:
-    grade = _import("asclab.grade")
-    options = {"profile": args.profile}
+    grading = _import("asclab.course.grading")
+    options = {"profile": args.profile, "layout": args.layout}
     if args.timeout is not None:
         options["timeout"] = args.timeout
     if args.out:
         options["out_dir"] = Path(args.out)
-    options["layout"] = args.layout
-    result = grade.grade(Path(args.submissions), **options)
-    if isinstance(result, (str, Path)):
-        print(result)
-    return EXIT_FAILED if getattr(result, "ok", True) is False else 0
+    report = grading.grade(Path(args.submissions), **options)
+    return 0 if report.ok else EXIT_FAILED
+
+
+def cmd_grade_reference(args) -> int:
+    reference = _import("asclab.course.reference")
+    bands = _import("asclab.course.bands")
+    built = reference.build_reference(
+        args.profile, args.seeds, nb_dir=args.notebook_dir, out=args.out,
+        tolerance=bands.BandRule(args.k, args.abs_floor, args.rel_floor), notebooks=args.notebooks,
+        cell_timeout=args.timeout, exclude=bands.DEFAULT_EXCLUDE + tuple(args.exclude),
+        progress=not args.no_progress,
+    )
+    n = sum(len(b) for b in built["metrics"].values())
+    print(f"{n} bands over {len(built['metrics'])} notebook(s) -> "
+          f"{args.out or reference.reference_path(args.profile)}")
+    return 0
 
 
 # --- asclab profiles ------------------------------------------------------------------------------------
@@ -185,7 +196,7 @@ def format_table(header, rows) -> str:
     """A markdown pipe table with padded columns: readable in a terminal, pasteable into the README."""
     cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in cells]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + " |" for row in cells]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
 
@@ -265,6 +276,128 @@ def _param(text: str) -> str:
     return text
 
 
+def _actions(sub, debug, command: str, summary: str):
+    """A command made of actions (``asclab data synth``, ``asclab weights fetch``): its action subparsers."""
+    p = sub.add_parser(command, parents=[debug], help=summary)
+    actions = p.add_subparsers(dest=f"{command}_command", metavar="ACTION")
+    actions.required = True
+    return actions
+
+
+def _add_data_and_weights_parsers(sub, debug, profiles: list[str]) -> None:
+    """``data synth``, ``data check``, ``weights fetch`` and ``weights list``."""
+    data_sub = _actions(sub, debug, "data", "make the synthetic dataset or check a real one")
+    q = data_sub.add_parser("synth", parents=[debug], help="generate the embedded synthetic dataset")
+    q.add_argument("--profile", default="demo", choices=profiles)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--root", metavar="DIR", help="where to write it (default: under ASCLAB_HOME)")
+    q.add_argument("--if-absent", action="store_true",
+                   help="do nothing if a complete dataset is already there")
+    q.set_defaults(func=cmd_data_synth)
+    q = data_sub.add_parser("check", parents=[debug], help="validate a TAU22 download and summarize it")
+    q.add_argument("root", metavar="ROOT",
+                   help="the TAU Urban Acoustic Scenes 2022 Mobile development folder")
+    q.set_defaults(func=cmd_data_check)
+
+    weights_sub = _actions(sub, debug, "weights", "pre-trained EfficientAT weights")
+    q = weights_sub.add_parser("fetch", parents=[debug], help="download one checkpoint")
+    q.add_argument("name", help="an EfficientAT checkpoint name, e.g. dymn10_as (see `asclab weights list`)")
+    q.add_argument("--dir", metavar="DIR",
+                   help="weights folder (default: $ASCLAB_WEIGHTS or under ASCLAB_HOME)")
+    q.add_argument("--force", action="store_true", help="download again even if a good file is there")
+    q.set_defaults(func=cmd_weights_fetch)
+    q = weights_sub.add_parser("list", parents=[debug], help="known checkpoints and whether they are present")
+    q.add_argument("--dir", metavar="DIR",
+                   help="weights folder (default: $ASCLAB_WEIGHTS or under ASCLAB_HOME)")
+    q.set_defaults(func=cmd_weights_list)
+
+
+def _add_model_parsers(sub, debug, profiles: list[str]) -> None:
+    """``pretrain`` and ``complexity``."""
+    p = sub.add_parser("pretrain", parents=[debug], help="pre-train a DyMN on the synthetic event corpus")
+    p.add_argument("--width", type=_positive_float, default=0.2, help="DyMN width multiplier (default 0.2)")
+    p.add_argument("--epochs", type=int, default=6, help="passes over the corpus (default 6)")
+    p.add_argument("--recordings", type=int, default=3000,
+                   help="10-s recordings in the corpus (default 3000)")
+    p.add_argument("--corpus-seed", type=int, default=1, help="the corpus's seed (default 1)")
+    p.add_argument("--lr", type=_positive_float, default=2e-3, help="peak learning rate (default 2e-3)")
+    p.add_argument("--batch-size", type=int, default=64, help="clips per batch (default 64)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--out", default="pretrained", metavar="DIR", help="where the checkpoint and card go; an "
+                   "interrupted run in DIR resumes (default pretrained/)")
+    p.add_argument("--init", metavar="CHECKPOINT",
+                   help="continue pre-training from a checkpoint (a shipped name such as dymn02_synth, or a "
+                        ".pt path) at temperature 1, without warm-up; the card records both stages")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("complexity", parents=[debug],
+                       help="parameters, MACs and the DCASE verdict of a model")
+    p.add_argument("name", help="a registry name: model1..model6, system1..system3, baseline")
+    p.add_argument("--frames", type=int, default=64, help="time frames of the input (default 64: one second)")
+    p.add_argument("--profile", choices=profiles,
+                   help="build a teacher at this profile's width (default: the paper's)")
+    p.set_defaults(func=cmd_complexity)
+
+
+def _add_run_parser(sub, debug, profiles: list[str]) -> None:
+    p = sub.add_parser("run", parents=[debug], help="run the notebooks headless with papermill",
+                       description="Execute the notebooks in order; results go to runs/<profile>-<time>/.")
+    p.add_argument("--profile", default="demo", choices=profiles, help="smoke | demo | paper (default demo)")
+    p.add_argument("-p", "--param", action="append", default=[], type=_param, metavar="KEY=VALUE",
+                   help="inject a notebook parameter, e.g. -p SEED=1 -p DATA_DIR=/data/tau22 (repeatable)")
+    p.add_argument("--notebooks", nargs="+", metavar="N", help="run only these, e.g. --notebooks 01 03")
+    p.add_argument("--out", metavar="DIR", help="where run folders go (default runs/)")
+    p.add_argument("--timeout", type=_positive_float, metavar="S",
+                   help="seconds one cell may run (default no limit)")
+    p.add_argument("--notebook-dir", metavar="DIR",
+                   help="run notebooks from here (default: the repository's notebooks/)")
+    p.add_argument("--no-progress", action="store_true", help="no papermill progress bars")
+    p.set_defaults(func=cmd_run)
+
+
+def _add_course_parsers(sub, debug, profiles: list[str]) -> None:
+    """``student-copy``, ``grade`` and ``grade-reference``: the instructor's commands."""
+    p = sub.add_parser("student-copy", parents=[debug], help="write notebooks with the solutions stubbed out")
+    p.add_argument("--notebooks", metavar="DIR",
+                   help="source notebooks (default: the repository's notebooks/)")
+    p.add_argument("--out", default="student", metavar="DIR", help="output folder (default student/)")
+    p.set_defaults(func=cmd_student_copy)
+
+    p = sub.add_parser("grade", parents=[debug], help="run and check student submissions")
+    p.add_argument("submissions", metavar="SUBMISSIONS", help="a folder of submitted notebooks")
+    p.add_argument("--profile", default="smoke", choices=profiles)
+    p.add_argument("--timeout", type=_positive_float, default=None, metavar="S", help="seconds per cell")
+    p.add_argument("--out", metavar="DIR", help="where grading reports go")
+    p.add_argument("--layout", choices=("auto", "folders", "flat"), default="auto",
+                   help="how SUBMISSIONS is laid out: folders (<student>/<notebook>.ipynb), flat "
+                        "(<student>_<notebook>.ipynb or <student>.ipynb, one notebook each, recognised by "
+                        "its title), or auto (default: folders when a sub-folder holds a notebook, flat "
+                        "otherwise)")
+    p.set_defaults(func=cmd_grade)
+
+    # asclab.course.bands holds only the band arithmetic (standard library): importing it keeps --help fast
+    bands = _import("asclab.course.bands")
+    p = sub.add_parser("grade-reference", parents=[debug], help="build the grader's reference bands",
+                       description="Build reference/<profile>.json: run the solution notebooks for several "
+                                   "seeds and write a band per metric.")
+    p.add_argument("--profile", default="smoke", choices=profiles)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--notebooks", nargs="+", metavar="N", help="only these notebooks, e.g. 02 03")
+    p.add_argument("--notebook-dir", metavar="DIR", help="default: the repository's notebooks/")
+    p.add_argument("--out", metavar="FILE", help="default: reference/<profile>.json in the repository")
+    p.add_argument("--timeout", type=_positive_float, metavar="S", help="seconds one cell may run")
+    p.add_argument("--k", type=float, default=bands.BandRule.k)
+    p.add_argument("--abs-floor", type=float, default=bands.BandRule.abs_floor)
+    p.add_argument("--rel-floor", type=float, default=bands.BandRule.rel_floor)
+    p.add_argument("--exclude", nargs="+", default=[], metavar="PATTERN",
+                   help="metric paths (fnmatch patterns, e.g. '*within group') to leave unbanded, "
+                        f"besides the defaults {', '.join(bands.DEFAULT_EXCLUDE)}")
+    p.add_argument("--no-progress", action="store_true", help="no papermill progress bars")
+    p.set_defaults(func=cmd_grade_reference)
+
+
 def build_parser() -> argparse.ArgumentParser:
     profiles = _profile_choices()
     parser = argparse.ArgumentParser(
@@ -279,80 +412,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("run", parents=[debug], help="run the notebooks headless with papermill",
-                       description="Execute the notebooks in order; results go to runs/<profile>-<time>/.")
-    p.add_argument("--profile", default="demo", choices=profiles, help="smoke | demo | paper (default demo)")
-    p.add_argument("-p", "--param", action="append", default=[], type=_param, metavar="KEY=VALUE",
-                   help="inject a notebook parameter, e.g. -p SEED=1 -p DATA_DIR=/data/tau22 (repeatable)")
-    p.add_argument("--notebooks", nargs="+", metavar="N", help="run only these, e.g. --notebooks 01 03")
-    p.add_argument("--out", metavar="DIR", help="where run folders go (default runs/)")
-    p.add_argument("--timeout", type=_positive_float, metavar="S", help="seconds one cell may run (default no limit)")
-    p.add_argument("--notebook-dir", metavar="DIR", help="run notebooks from here (default: the repository's notebooks/)")
-    p.add_argument("--no-progress", action="store_true", help="no papermill progress bars")
-    p.set_defaults(func=cmd_run)
-
-    p = sub.add_parser("data", parents=[debug], help="make the synthetic dataset or check a real one")
-    data_sub = p.add_subparsers(dest="data_command", metavar="ACTION")
-    data_sub.required = True
-    q = data_sub.add_parser("synth", parents=[debug], help="generate the embedded synthetic dataset")
-    q.add_argument("--profile", default="demo", choices=profiles)
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--root", metavar="DIR", help="where to write it (default: under ASCLAB_HOME)")
-    q.add_argument("--if-absent", action="store_true", help="do nothing if a complete dataset is already there")
-    q.set_defaults(func=cmd_data_synth)
-    q = data_sub.add_parser("check", parents=[debug], help="validate a TAU22 download and summarize it")
-    q.add_argument("root", metavar="ROOT", help="the TAU Urban Acoustic Scenes 2022 Mobile development folder")
-    q.set_defaults(func=cmd_data_check)
-
-    p = sub.add_parser("weights", parents=[debug], help="pre-trained EfficientAT weights")
-    weights_sub = p.add_subparsers(dest="weights_command", metavar="ACTION")
-    weights_sub.required = True
-    q = weights_sub.add_parser("fetch", parents=[debug], help="download one checkpoint")
-    q.add_argument("name", help="an EfficientAT checkpoint name, e.g. dymn10_as (see `asclab weights list`)")
-    q.add_argument("--dir", metavar="DIR", help="weights folder (default: $ASCLAB_WEIGHTS or under ASCLAB_HOME)")
-    q.add_argument("--force", action="store_true", help="download again even if a good file is there")
-    q.set_defaults(func=cmd_weights_fetch)
-    q = weights_sub.add_parser("list", parents=[debug], help="known checkpoints and whether they are present")
-    q.add_argument("--dir", metavar="DIR", help="weights folder (default: $ASCLAB_WEIGHTS or under ASCLAB_HOME)")
-    q.set_defaults(func=cmd_weights_list)
-
-    p = sub.add_parser("pretrain", parents=[debug], help="pre-train a DyMN on the synthetic event corpus")
-    p.add_argument("--width", type=_positive_float, default=0.2, help="DyMN width multiplier (default 0.2)")
-    p.add_argument("--epochs", type=int, default=6, help="passes over the corpus (default 6)")
-    p.add_argument("--recordings", type=int, default=3000, help="10-s recordings in the corpus (default 3000)")
-    p.add_argument("--corpus-seed", type=int, default=1, help="the corpus's seed (default 1)")
-    p.add_argument("--lr", type=_positive_float, default=2e-3, help="peak learning rate (default 2e-3)")
-    p.add_argument("--batch-size", type=int, default=64, help="clips per batch (default 64)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--out", default="pretrained", metavar="DIR", help="where the checkpoint and card go; an "
-                   "interrupted run in DIR resumes (default pretrained/)")
-    p.add_argument("--init", metavar="CHECKPOINT", help="continue pre-training from a checkpoint (a shipped name such "
-                   "as dymn02_synth, or a .pt path) at temperature 1, without warm-up; the card records both stages")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_pretrain)
-
-    p = sub.add_parser("complexity", parents=[debug], help="parameters, MACs and the DCASE verdict of a model")
-    p.add_argument("name", help="a registry name: model1..model6, system1..system3, baseline")
-    p.add_argument("--frames", type=int, default=64, help="time frames of the input (default 64: one second)")
-    p.add_argument("--profile", choices=profiles, help="build a teacher at this profile's width (default: the paper's)")
-    p.set_defaults(func=cmd_complexity)
-
-    p = sub.add_parser("student-copy", parents=[debug], help="write notebooks with the solutions stubbed out")
-    p.add_argument("--notebooks", metavar="DIR", help="source notebooks (default: the repository's notebooks/)")
-    p.add_argument("--out", default="student", metavar="DIR", help="output folder (default student/)")
-    p.set_defaults(func=cmd_student_copy)
-
-    p = sub.add_parser("grade", parents=[debug], help="run and check student submissions")
-    p.add_argument("submissions", metavar="SUBMISSIONS", help="a folder of submitted notebooks")
-    p.add_argument("--profile", default="smoke", choices=profiles)
-    p.add_argument("--timeout", type=_positive_float, default=None, metavar="S", help="seconds per cell")
-    p.add_argument("--out", metavar="DIR", help="where grading reports go")
-    p.add_argument("--layout", choices=("auto", "folders", "flat"), default="auto",
-                   help="how SUBMISSIONS is laid out: folders (<student>/<notebook>.ipynb), flat "
-                        "(<student>_<notebook>.ipynb or <student>.ipynb, one notebook each, recognised by its "
-                        "title), or auto (default: folders when a sub-folder holds a notebook, flat otherwise)")
-    p.set_defaults(func=cmd_grade)
+    _add_run_parser(sub, debug, profiles)
+    _add_data_and_weights_parsers(sub, debug, profiles)
+    _add_model_parsers(sub, debug, profiles)
+    _add_course_parsers(sub, debug, profiles)
 
     p = sub.add_parser("profiles", parents=[debug], help="show the smoke, demo and paper profiles")
     p.set_defaults(func=cmd_profiles)

@@ -10,13 +10,13 @@ The rules (``shared/reference/dcase2024_task1.md``, ``cp_mobile.json`` "mac_coun
   bytes. :func:`max_bits` is the highest precision a parameter count allows.
 
 How INT8 models are counted (an eager-mode model after ``torch.ao.quantization.convert``): its conv weights
-live in packed parameters, not in ``model.parameters()``, so :func:`count_params` unpacks them and counts every
-weight and bias element of the quantized convs/linears, plus the float parameters that remain (GRN's
+live in packed parameters, not in ``model.parameters()``, so :func:`count_params` unpacks them and counts
+every weight and bias element of the quantized convs/linears, plus the float parameters that remain (GRN's
 gamma/beta). :func:`param_bytes` then follows the DCASE rule "parameters x declared precision" at 8 bits, i.e.
 1 byte per parameter. Quantization metadata (per-channel scales and zero points, activation scales) is not a
 parameter and is not counted. PyTorch itself stores the biases and GRN scalars in float32; the rule ignores
-that, as the challenge did. A converted model has had BN folded into its convs, so it has fewer parameters than
-the float model (124,862 vs 126,952 for CP-Mobile 32/2.3/3): both are under 128,000 bytes at 8 bits.
+that, as the challenge did. A converted model has had BN folded into its convs, so it has fewer parameters
+than the float model (124,862 vs 126,952 for CP-Mobile 32/2.3/3): both are under 128,000 bytes at 8 bits.
 
 torchinfo cannot count a converted model's MACs (its convs have no weight parameters), so
 ``measure(int8_model, macs_from=float_model)`` takes them from the float model it came from.
@@ -93,8 +93,10 @@ def count_macs(model: nn.Module, input_size=DEFAULT_INPUT_SIZE) -> int:
     import torchinfo  # imported here: it is only needed for counting
 
     if is_quantized(model):
-        raise ValueError("torchinfo cannot count MACs of a converted INT8 model (its convs hold packed weights): "
-                         "count the float model it came from, e.g. measure(int8_model, macs_from=float_model)")
+        raise ValueError(
+            "torchinfo cannot count MACs of a converted INT8 model (its convs hold packed weights): "
+            "count the float model it came from, e.g. measure(int8_model, macs_from=float_model)"
+        )
     probe = copy.deepcopy(model).cpu().eval()
     stats = torchinfo.summary(probe, input_size=tuple(input_size), verbose=0, device="cpu", mode="eval")
     return int(stats.total_mult_adds)
@@ -132,7 +134,12 @@ class Complexity:
 
         rows = [
             ("parameters", f"{self.params:,}", "", ""),
-            (f"memory ({self.bits}-bit)", f"{self.bytes:,} B", f"{MAX_PARAM_BYTES:,} B", verdict(self.fits_memory())),
+            (
+                f"memory ({self.bits}-bit)",
+                f"{self.bytes:,} B",
+                f"{MAX_PARAM_BYTES:,} B",
+                verdict(self.fits_memory()),
+            ),
             ("MACs", f"{self.macs:,}", f"{MAX_MACS:,}", verdict(self.fits_macs())),
         ]
         header = ("quantity", "value", "limit", "verdict")

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -21,7 +21,8 @@ SCENES: tuple[str, ...] = (
 COARSE: tuple[str, ...] = ("indoor", "outdoor", "transportation")
 SCENE_TO_COARSE: dict[str, str] = {
     "airport": "indoor", "shopping_mall": "indoor", "metro_station": "indoor",
-    "street_pedestrian": "outdoor", "public_square": "outdoor", "street_traffic": "outdoor", "park": "outdoor",
+    "street_pedestrian": "outdoor", "public_square": "outdoor", "street_traffic": "outdoor",
+    "park": "outdoor",
     "bus": "transportation", "tram": "transportation", "metro": "transportation",
 }
 # fine class index -> coarse class index, in SCENES order: used by the one-branch hierarchical loss
@@ -138,8 +139,10 @@ def _read_table(path: Path, columns: tuple[str, ...], fix: str) -> Iterable[tupl
             raise DatasetError(f"{path}, line {reader.line_num}: unreadable row ({e}); expected "
                                f"{len(columns)} tab-separated fields. {fix}") from e
         except UnicodeDecodeError as e:
-            raise DatasetError(f"{path}, line {_first_undecodable_line(path)}: not UTF-8 text ({e}); expected "
-                               f"a tab-separated text file. {fix}") from e
+            raise DatasetError(
+                f"{path}, line {_first_undecodable_line(path)}: not UTF-8 text ({e}); expected "
+                f"a tab-separated text file. {fix}"
+            ) from e
 
 
 def _first_undecodable_line(path: Path) -> int:
@@ -176,17 +179,20 @@ def _checked_rows(path: Path, reader, columns: tuple[str, ...], fix: str) -> Ite
 
 
 def _missing_root_message(root: Path) -> str:
-    return (f"no TAU22 dataset at {root}: expected the TAU Urban Acoustic Scenes 2022 Mobile development "
-            f"folder ({DATASET_FOLDER}, with audio/, meta.csv and the split files), or a folder that holds it. "
-            "Download it from Zenodo record 6337421 (see README: Real data), or run "
-            "`asclab data synth` for the synthetic dataset that the workbook uses by default")
+    return (
+        f"no TAU22 dataset at {root}: expected the TAU Urban Acoustic Scenes 2022 Mobile development "
+        f"folder ({DATASET_FOLDER}, with audio/, meta.csv and the split files), or a folder that holds it. "
+        "Download it from Zenodo record 6337421 (see README: Real data), or run "
+        "`asclab data synth` for the synthetic dataset that the workbook uses by default"
+    )
 
 
 class TAU22:
     """The TAU Urban Acoustic Scenes 2022 Mobile development set, in its downloaded layout.
 
-    ``root/audio/*.wav``, ``root/meta.csv`` and the DCASE2024 split files (``split5.csv`` ... ``split100.csv``,
-    ``test.csv``) in ``root/`` or ``root/split_setup/``. All files are tab-separated with a header row.
+    ``root/audio/*.wav``, ``root/meta.csv`` and the DCASE2024 split files (``split5.csv`` ...
+    ``split100.csv``, ``test.csv``) in ``root/`` or ``root/split_setup/``. All files are tab-separated
+    with a header row.
     ``root`` may also be a folder that holds ``TAU-urban-acoustic-scenes-2022-mobile-development``.
 
     ``TAU22(root)`` reads and checks meta.csv at once; a split file is read and checked the first time it is
@@ -225,12 +231,16 @@ class TAU22:
         for line, (filename, scene, identifier, device) in _read_table(self.meta_path, META_COLUMNS, fix):
             where = f"{self.meta_path}, line {line}"
             if filename in lines:
-                raise DatasetError(f"{where}: {filename!r} is listed twice (first on line {lines[filename]}); "
-                                   "every clip must appear once: delete the duplicate row")
+                raise DatasetError(
+                    f"{where}: {filename!r} is listed twice (first on line {lines[filename]}); "
+                    "every clip must appear once: delete the duplicate row"
+                )
             lines[filename] = line
             clips.append(_clip_from_row(filename, scene, identifier, device, where))
         if not clips:
-            raise DatasetError(f"{self.meta_path}: no clips, only a header; expected one row per wav in audio/")
+            raise DatasetError(
+                f"{self.meta_path}: no clips, only a header; expected one row per wav in audio/"
+            )
         return clips
 
     def check_audio(self) -> None:
@@ -317,7 +327,8 @@ class TAU22:
         return f"TAU22({str(self.root)!r}, {len(self.clips)} clips)"
 
     def summary(self, splits: Iterable[int | str] | None = None):
-        """Clip counts per split: a DataFrame with a ``clips`` column and ``device`` / ``scene`` column groups.
+        """Clip counts per split: a DataFrame with a ``clips`` column and ``device`` / ``scene`` column
+        groups.
 
         Rows are the splits (default: every split whose file exists) and ``all`` (every clip in meta.csv).
         """
@@ -360,10 +371,3 @@ def load_audio(path: str | os.PathLike, expected_sr: int = SAMPLE_RATE) -> tuple
         raise DatasetError(f"{path} is sampled at {sr} Hz; expected {expected_sr} Hz (TAU22 audio is "
                            "44.1 kHz): resample the file, or pass expected_sr to match your data")
     return np.ascontiguousarray(audio[:, 0]), sr
-
-
-def synthesize(root: str | os.PathLike, profile="demo", seed: int = 0, **kwargs):
-    """Write a synthetic dataset in the TAU22 layout: ``asclab.synthetic.synthesize`` (imported on first use)."""
-    from asclab import synthetic
-
-    return synthetic.synthesize(root, profile, seed, **kwargs)

@@ -7,13 +7,14 @@ and feature setting, in eval mode without augmentation, and read from disk in ev
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from asclab import storage
+from asclab.evaluate import predict
 
 # Defaults, and why:
 # - temperature 2: soft enough to expose the teachers' similarity structure (metro vs tram) without
@@ -24,7 +25,8 @@ DEFAULT_TEMPERATURE = 2.0
 DEFAULT_KD_WEIGHT = 0.5
 
 
-def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = DEFAULT_TEMPERATURE,
+def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor | None,
+            temperature: float = DEFAULT_TEMPERATURE,
             teacher_probs: torch.Tensor | None = None) -> torch.Tensor:
     """T² · KL(softmax(teacher/T) ‖ softmax(student/T)), averaged over the batch.
 
@@ -61,26 +63,31 @@ def teacher_agreement(logits: Sequence[torch.Tensor]) -> torch.Tensor:
 
 def make_kd_hook(teacher_logits: torch.Tensor, temperature: float = DEFAULT_TEMPERATURE,
                  weight: float = DEFAULT_KD_WEIGHT) -> Callable:
-    """The ``extra_loss`` hook that plugs distillation into ``asclab.train.train_model``.
+    """The KD term that ``asclab.train.train_model`` adds to the label loss: ``extra_loss``.
 
-    ``teacher_logits`` is [N, C], aligned with the training set; the training loop passes the dataset
-    indices of each batch and, when a batch was mixed, the partner permutation and λ.
+    ``teacher_logits`` is [N, C], aligned with the training set. The trainer calls the returned
+    ``kd_term(student_logits, batch_index, perm, lam)`` once per batch with the dataset indices of the batch
+    and, when the batch was mixed, the partner permutation and λ; it returns ``weight`` x :func:`kd_loss`
+    against the batch's soft labels. Notebook 05 writes the same function in a cell: keep the two alike
+    (tests/test_experiment.py checks that they give the same loss and the same run key).
     """
-    probs = soft_targets(teacher_logits, temperature)
+    T, alpha = temperature, weight
+    teacher_probs = soft_targets(teacher_logits, T)                          # [N, C], softened once
 
-    def extra_loss(fine_logits, batch_index, perm=None, lam=1.0):
-        target = probs[batch_index.to(probs.device)].to(fine_logits.device)
-        if perm is not None:
+    def kd_term(student_logits, batch_index, perm=None, lam=1.0):
+        target = teacher_probs[batch_index].to(student_logits.device)       # the batch's soft labels [B, C]
+        if perm is not None:                                                 # mixed inputs, mixed targets
             target = lam * target + (1.0 - lam) * target[perm.to(target.device)]
-        return weight * kd_loss(fine_logits, None, temperature, teacher_probs=target)
+        return alpha * kd_loss(student_logits, None, T, teacher_probs=target)
 
-    return extra_loss
+    return kd_term
 
 
 # --- the teacher-logit cache --------------------------------------------------------------------------
 
 def _tensor_digest(t: torch.Tensor) -> str:
-    return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
+    # a copy: .numpy() marks the storage it shares as not resizable, and QAT observers resize theirs
+    return hashlib.sha256(t.detach().cpu().clone().numpy().tobytes()).hexdigest()[:16]
 
 
 def state_digest(model: torch.nn.Module) -> str:
@@ -104,8 +111,6 @@ def logits_key(model: torch.nn.Module, feature_set, normalizer, feature_key: str
 def cached_teacher_logits(model: torch.nn.Module, feature_set, normalizer, cache_dir: str | Path,
                           feature_key: str = "", batch_size: int = 64, device=None) -> torch.Tensor:
     """Teacher logits for ``feature_set`` ([N, 10]), computed once in eval mode and then read from disk."""
-    from asclab.evaluate import predict
-
     key = logits_key(model, feature_set, normalizer, feature_key)
     path = Path(cache_dir) / f"logits-{key}.pt"
     if path.is_file():

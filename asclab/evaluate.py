@@ -10,8 +10,9 @@ or scores ``[N, C]`` (logits or probabilities; the arg-max is taken).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -191,7 +192,9 @@ def within_between_errors(cm) -> tuple[int, int]:
     cm = np.asarray(cm)
     coarse = np.asarray(FINE_TO_COARSE)
     if cm.shape != (coarse.size, coarse.size):
-        raise ValueError(f"expected a {coarse.size}x{coarse.size} fine confusion matrix, got shape {cm.shape}")
+        raise ValueError(
+            f"expected a {coarse.size}x{coarse.size} fine confusion matrix, got shape {cm.shape}"
+        )
     same_group = coarse[:, None] == coarse[None, :]
     off_diagonal = ~np.eye(coarse.size, dtype=bool)
     return int(cm[same_group & off_diagonal].sum()), int(cm[~same_group].sum())
@@ -212,7 +215,9 @@ def evaluate(logits, feature_set) -> dict[str, Any]:
     y_pred = _labels(logits)
     y_true = _labels(feature_set.y)
     if y_pred.shape != y_true.shape:
-        raise ValueError(f"got predictions for {y_pred.shape[0]} clips but the feature set has {y_true.shape[0]}")
+        raise ValueError(
+            f"got predictions for {y_pred.shape[0]} clips but the feature set has {y_true.shape[0]}"
+        )
     n_classes = len(SCENES)
     cm = confusion_matrix(y_true, y_pred, n_classes)
     within, between = within_between_errors(cm)
@@ -220,7 +225,7 @@ def evaluate(logits, feature_set) -> dict[str, Any]:
     return {
         "macro_acc": _none_if_nan(macro_class_accuracy(y_true, y_pred, n_classes)),
         "acc": _none_if_nan(accuracy(y_true, y_pred)),
-        "per_class": {s: _none_if_nan(a) for s, a in zip(SCENES, per_class)},
+        "per_class": {s: _none_if_nan(a) for s, a in zip(SCENES, per_class, strict=True)},
         "per_device": {d: _none_if_nan(a) for d, a in
                        accuracy_by(y_true, y_pred, list(feature_set.devices), n_classes=n_classes).items()},
         "per_group": {g: _none_if_nan(a) for g, a in
@@ -259,8 +264,10 @@ def collapse_warnings(reports: dict, share: float = COLLAPSE_SHARE) -> list[str]
     for name, report in reports.items():
         frac, top = collapse_share(report)
         if frac > share:
-            out.append(f"{name} has collapsed: {100 * frac:.0f} % of the test clips are predicted as "
-                       f"{SCENES[top]} (more than {100 * share:.0f} %); its accuracy says little about the method")
+            out.append(
+                f"{name} has collapsed: {100 * frac:.0f} % of the test clips are predicted as "
+                f"{SCENES[top]} (more than {100 * share:.0f} %); its accuracy says little about the method"
+            )
     return out
 
 
@@ -288,10 +295,32 @@ def export_logits(path: str | Path, logits: torch.Tensor, feature_set) -> Path:
 
 
 def load_logits(path: str | Path) -> dict[str, Any]:
-    """Read a file written by ``export_logits``: a dict with ``logits``, ``y``, ``y_coarse``, ``filenames``, ``devices``."""
+    """Read a file written by ``export_logits``: a dict with ``logits``, ``y``, ``y_coarse``,
+    ``filenames``, ``devices``."""
     payload = storage.load_checkpoint(path)
     missing = [k for k in _LOGIT_KEYS if not isinstance(payload, dict) or k not in payload]
     if missing:
         raise ValueError(f"{path} is not a logits file written by asclab.evaluate.export_logits "
                          f"(missing {', '.join(missing)}); re-export it")
     return payload
+
+
+def nearest_centroid_accuracy(train_set, test_set) -> float:
+    """Macro class accuracy of a nearest-class-centroid classifier on the mean log-mel spectrum.
+
+    Each clip becomes the mean of its log-mel over time (one number per mel band); a test clip gets the class
+    whose training mean is nearest (Euclidean). This is the "is the task trivial?" baseline: a clip's average
+    spectrum carries the class only weakly, so it stays far below a CNN that sees the time-frequency
+    patterns. Works on ``asclab.features.FeatureSet`` (or anything with ``x`` [N, 1, F, T] and ``y`` [N]).
+    """
+    def spectra(fs):
+        x = np.asarray(fs.x, dtype=np.float32)
+        return x.reshape(x.shape[0], -1, x.shape[-1]).mean(axis=-1), np.asarray(fs.y)   # [N, F], [N]
+
+    xtr, ytr = spectra(train_set)
+    xte, yte = spectra(test_set)
+    classes = np.unique(ytr)
+    centroids = np.stack([xtr[ytr == c].mean(axis=0) for c in classes])                 # [K, F]
+    dist = ((xte ** 2).sum(1)[:, None] - 2 * xte @ centroids.T + (centroids ** 2).sum(1)[None, :])   # [N, K]
+    pred = classes[dist.argmin(axis=1)]
+    return float(np.mean([np.mean(pred[yte == c] == c) for c in np.unique(yte)]))

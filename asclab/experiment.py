@@ -4,17 +4,39 @@
 knows where trained teachers, students and logits live, so that notebook 05 reuses the teachers that
 notebook 03 fine-tuned instead of training them again. Every run is keyed by its full configuration:
 change a hyper-parameter and a new run is trained; change nothing and the finished run is loaded.
+
+The method stays in the notebooks: a student trains with the caller's KD term
+(``ws.train_student(system, split, kd=kd_term)``) and QAT with the caller's prepared model, KD term and epoch
+callback (``ws.train_qat``). :func:`function_key` puts such functions into the run key.
 """
 from __future__ import annotations
 
+import ast
+import builtins
+import copy
+import dataclasses
+import dis
+import enum
+import functools
+import hashlib
+import inspect
+import json
 import math
+import sys
+import textwrap
+import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from asclab import data, profiles, storage
+from asclab import data, profiles, quantize, storage
+from asclab.distill import make_kd_hook, state_digest
+from asclab.evaluate import evaluate, predict
 from asclab.models import registry
+from asclab.runs import run_key, run_or_load
 
 
 @dataclass
@@ -58,7 +80,10 @@ def configure_threads() -> int:
 
 
 def resolve_data_dir(profile: profiles.Profile, data_dir=None, seed: int = 0, progress: bool = False) -> Path:
-    """The dataset folder: ``data_dir`` when given, else the embedded synthetic dataset (generated if absent)."""
+    """The dataset folder: ``data_dir`` when given, else the embedded synthetic dataset.
+
+    The synthetic dataset is generated when it is absent.
+    """
     if data_dir is not None:
         return Path(data_dir).expanduser()
     if profile.dataset != "synthetic":
@@ -71,6 +96,183 @@ def resolve_data_dir(profile: profiles.Profile, data_dir=None, seed: int = 0, pr
     root = synthetic.default_root(profile, seed)   # a resized profile gets its own folder
     synthetic.synthesize(root, profile, seed, progress=progress)
     return root
+
+
+# --- run keys of the caller's functions: the KD term, the epoch callback -----------------------------------
+
+def function_key(fn: Callable | None) -> str | None:
+    """A digest of what a function computes, for run keys: its code and the values of the names it reads.
+
+    The code is the function's source (``inspect.getsource``) parsed to a syntax tree, so comments, layout,
+    the docstring and the function's own name do not count. Every name it reads from outside (a global or a
+    closure cell) and every module attribute it reaches (``distill.kd_loss``) is replaced by a digest of its
+    value: numbers and strings by value, tensors by their bytes, a function of an installed module by its
+    qualified name (library code is versioned with the package, as the trainer is), a function written in
+    a notebook or a closure by its own code and values. Defaults count as well.
+
+    So two functions with the same code that read the same values get the same key, whether they read them
+    from globals (notebook 05's ``kd_term``) or from a closure (``distill.make_kd_hook``'s), and a change of
+    the temperature, the weight, the teacher logits or the code gives another key. A value the key cannot
+    record (a Workspace, an open file) is an error: bind what the function needs to a plain name first.
+    """
+    if fn is None:
+        return None
+    return storage.content_key("function-v1", _value_token(fn, frozenset()))
+
+
+def _function_token(fn: types.FunctionType, seen: frozenset) -> list:
+    if id(fn) in seen:                                      # recursion: its code is being digested already
+        return ["recursive", fn.__module__, fn.__qualname__]
+    seen = seen | {id(fn)}
+    values, tokens = _free_values(fn), {}
+    for name, value in values.items():
+        try:
+            tokens[name] = storage.content_key(_value_token(value, seen))
+        except TypeError as error:
+            raise TypeError(f"{fn.__qualname__} reads {name!r}: {error}") from None
+    tree = _ReadsToValues(values, tokens, seen).visit(_function_syntax(fn))
+    return ["function", ast.dump(tree), _value_token(fn.__defaults__, seen),
+            _value_token(fn.__kwdefaults__, seen)]
+
+
+def _function_syntax(fn: types.FunctionType) -> ast.AST:
+    """The syntax tree of ``fn`` without its name and docstring."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError) as error:
+        raise ValueError(f"cannot read the code of {fn.__qualname__}: a run key records the code of the "
+                         "functions a run trains with. Define it with def in a notebook cell or a .py "
+                         "file.") from error
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+    nodes = [n for n in ast.walk(tree)
+             if isinstance(n, kinds) and getattr(n, "name", "<lambda>") == fn.__name__]
+    if not nodes or (fn.__name__ == "<lambda>" and len(nodes) > 1):
+        raise ValueError(f"cannot tell {fn.__qualname__} apart in its source lines: define it with def")
+    node = nodes[0]                                         # the outermost: ast.walk goes breadth first
+    if isinstance(node, ast.Lambda):
+        return node
+    node.name = ""
+    first = node.body[0]
+    is_docstring = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+        and isinstance(first.value.value, str)
+    if is_docstring:
+        node.body = node.body[1:] or [ast.Pass()]
+    return node
+
+
+def _free_values(fn: types.FunctionType) -> dict:
+    """The values of the names ``fn`` reads from outside: its closure cells and the globals it loads."""
+    code, values = fn.__code__, {}
+    for name, cell in zip(code.co_freevars, fn.__closure__ or (), strict=True):
+        try:
+            values[name] = cell.cell_contents
+        except ValueError:                                  # a cell not assigned yet
+            values[name] = None
+    for name in sorted(_global_names(code)):
+        if name in fn.__globals__:
+            values[name] = fn.__globals__[name]
+        elif hasattr(builtins, name):
+            values[name] = getattr(builtins, name)
+    return values
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    names = {i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
+    for const in code.co_consts:                            # nested functions, lambdas, comprehensions
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+class _ReadsToValues(ast.NodeTransformer):
+    """Replaces every outside name a function reads, and every attribute of a module, by its value's
+    digest."""
+
+    def __init__(self, values: dict, tokens: dict, seen: frozenset):
+        self.values, self.tokens, self.seen = values, tokens, seen
+
+    def _module(self, node: ast.AST) -> types.ModuleType | None:
+        """The module a dotted name such as ``torch.nn.functional`` reaches, or None."""
+        if isinstance(node, ast.Name) and node.id in self.values:
+            value = self.values[node.id]
+        elif isinstance(node, ast.Attribute) and self._module(node.value) is not None:
+            value = getattr(self._module(node.value), node.attr, None)
+        else:
+            return None
+        return value if isinstance(value, types.ModuleType) else None
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        module = self._module(node.value)
+        if isinstance(node.ctx, ast.Load) and module is not None and hasattr(module, node.attr):
+            try:
+                token = storage.content_key(_value_token(getattr(module, node.attr), self.seen))
+            except TypeError as error:
+                raise TypeError(f"it reads {module.__name__}.{node.attr}: {error}") from None
+            return ast.Constant(f"<{token}>")
+        return self.generic_visit(node)
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if isinstance(node.ctx, ast.Load) and node.id in self.tokens:
+            return ast.Constant(f"<{self.tokens[node.id]}>")
+        return node
+
+
+def _is_library_function(fn: types.FunctionType) -> bool:
+    """A top-level function of an imported module (not a notebook's, not a closure)."""
+    module = sys.modules.get(fn.__module__ or "")
+    return (fn.__module__ != "__main__" and module is not None and fn.__closure__ is None
+            and getattr(module, fn.__name__, None) is fn)
+
+
+def _bytes_digest(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _value_token(value, seen: frozenset):
+    """A JSON value that stands for ``value`` in a run key (see :func:`function_key`)."""
+    if value is None or isinstance(value, (bool, int, float, str, bytes, enum.Enum)):
+        return [type(value).__name__, repr(value)]
+    if isinstance(value, torch.Tensor):
+        # a copy: .numpy() marks the storage it shares as not resizable (QAT observers resize theirs)
+        raw = value.detach().cpu().clone().reshape(-1).view(torch.uint8).numpy().tobytes()
+        return ["tensor", str(value.dtype), list(value.shape), _bytes_digest(raw)]
+    if isinstance(value, (np.ndarray, np.generic)):
+        raw = np.ascontiguousarray(value).tobytes()
+        return ["ndarray", str(value.dtype), list(np.shape(value)), _bytes_digest(raw)]
+    if isinstance(value, (list, tuple)):
+        return [type(value).__name__, [_value_token(v, seen) for v in value]]
+    if isinstance(value, (set, frozenset)):
+        return ["set", sorted((_value_token(v, seen) for v in value), key=json.dumps)]
+    if isinstance(value, dict):
+        items = [[_value_token(k, seen), _value_token(v, seen)] for k, v in value.items()]
+        return ["dict", sorted(items, key=json.dumps)]
+    if isinstance(value, types.ModuleType):
+        return ["module", value.__name__]
+    if isinstance(value, types.FunctionType):
+        if _is_library_function(value):
+            return ["function", value.__module__, value.__qualname__]
+        return _function_token(value, seen)
+    if isinstance(value, functools.partial):
+        return ["partial", _value_token(value.func, seen), _value_token(value.args, seen),
+                _value_token(value.keywords, seen)]
+    if isinstance(value, types.MethodType):
+        return ["method", _value_token(value.__self__, seen), _value_token(value.__func__, seen)]
+    if isinstance(value, types.BuiltinFunctionType):       # torch.softmax, len, a tensor's bound method
+        owner = value.__self__
+        if owner is None or isinstance(owner, types.ModuleType):
+            return ["builtin", value.__module__, value.__qualname__]
+        return ["method", _value_token(owner, seen), value.__qualname__]
+    if isinstance(value, type):
+        return ["class", value.__module__, value.__qualname__]
+    if isinstance(value, (torch.dtype, torch.device)):
+        return ["torch", str(value)]
+    if isinstance(value, torch.nn.Module):
+        return ["nn.Module", type(value).__qualname__, storage.content_key(repr(value)), state_digest(value)]
+    if dataclasses.is_dataclass(value):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return ["dataclass", type(value).__module__, type(value).__qualname__, _value_token(fields, seen)]
+    raise TypeError(f"a run key cannot record a {type(value).__qualname__}; bind what the function needs "
+                    "(numbers, strings, tensors, functions, models) to plain names before training")
 
 
 class Workspace:
@@ -92,7 +294,7 @@ class Workspace:
         self._normalizers: dict = {}
 
     @classmethod
-    def open(cls, profile="demo", data_dir=None, seed: int = 0, progress: bool = False) -> "Workspace":
+    def open(cls, profile="demo", data_dir=None, seed: int = 0, progress: bool = False) -> Workspace:
         from asclab import features
 
         profile = profiles.get(profile) if isinstance(profile, str) else profile
@@ -149,11 +351,10 @@ class Workspace:
             seed=self.seed, temperature_schedule=from_scratch, progress=self.progress, eval_every=0,
         )
 
-    def _run(self, name, split, model, cfg, extra_loss=None, extra_key=(), pretrained_from=None) -> Run:
-        from asclab.evaluate import evaluate, predict
-        from asclab.train import run_or_load
-
-        key = storage.content_key(name, split, cfg.key(), self.data_key, pretrained_from, *extra_key)
+    def _run(self, name, split, model, cfg, extra_loss=None, pretrained_from=None, **key_extra) -> Run:
+        # the key: name, split, config, the model's architecture, the data, the starting checkpoint and
+        # whatever else the caller names (KD settings, teachers)
+        key = run_key(name, split, cfg, model, self.data_key, pretrained_from=pretrained_from, **key_extra)
         out_dir = self.runs_dir / f"{name}-split{split}-{key}"
         result = run_or_load(model, self.train_set(split), cfg, out_dir, self.normalizer(split),
                              key=key, test_set=self.test_set, extra_loss=extra_loss,
@@ -165,10 +366,11 @@ class Workspace:
     def train_teacher(self, name: str, split: int, weights_dir=None, pretrained: bool = True) -> Run:
         """Fine-tune a teacher of Table 1 on a split (from its pre-trained checkpoint, or from scratch with
         ``pretrained=False``), or load the finished run."""
-        model, source = registry.build_teacher(name, self.profile, weights_dir=weights_dir, pretrained=pretrained)
-        width = registry.teacher_width(name, self.profile)
+        model, source = registry.build_teacher(name, self.profile, weights_dir=weights_dir,
+                                               pretrained=pretrained)
+        # the DyMN width is part of the model's architecture, which run_key records
         return self._run(name, split, model, self.teacher_config(name, from_scratch=source is None),
-                         extra_key=("dymn", width), pretrained_from=source)
+                         pretrained_from=source)
 
     def teacher_logits(self, name: str, split: int, which: str = "train") -> torch.Tensor:
         """A teacher's logits on the training split (for distillation) or the test set, cached on disk."""
@@ -203,54 +405,116 @@ class Workspace:
             seed=self.seed, progress=self.progress, label_weight=label_weight, eval_every=0,
         )
 
-    def train_student(self, name: str, split: int, kd: bool = True) -> Run:
-        """A CP-Mobile student (``system1``..``system3``, or ``cpmobile``) or the ``baseline``, with or without KD."""
-        from asclab.distill import make_kd_hook
+    def train_student(self, name: str, split: int, kd: bool | Callable = True,
+                      label_weight: float | None = None) -> Run:
+        """A CP-Mobile student (``system1``..``system3``, or ``cpmobile``) or the ``baseline``, trained or
+        loaded.
 
+        ``kd=False``: labels alone. ``kd=True``: distillation from the system's ensemble with
+        ``distill.make_kd_hook`` at the profile's temperature and weight. A function
+        ``kd(student_logits, batch_index, perm, lam) -> loss`` is the caller's KD term (notebook 05 writes
+        one): the trainer adds it to ``label_weight`` x the label loss, ``1 - kd_weight`` unless given. The
+        run key records the term (:func:`function_key`) and the teachers' runs; a term with the same code
+        and values as the library's is the ``kd=True`` run.
+        """
         p = self.profile
         hierarchy = registry.system(name).hierarchy if name in registry.SYSTEMS else "none"
-        if kd:
-            if name not in registry.SYSTEMS:
-                raise ValueError(f"distillation needs a system (system1..system3) to name its teachers, got {name!r}")
-            hook = make_kd_hook(self.ensemble_logits(name, split), p.kd_temperature, p.kd_weight)
-            cfg = self.student_config(hierarchy, epochs=self.student_epochs(split), label_weight=1.0 - p.kd_weight)
-            run_name, extra_key = name, ("kd", p.kd_temperature, p.kd_weight, self._teacher_keys(name, split))
-        else:
-            hook, cfg = None, self.student_config(hierarchy, epochs=self.student_epochs(split))
+        if not kd:
+            cfg = self.student_config(hierarchy, epochs=self.student_epochs(split),
+                                      label_weight=1.0 if label_weight is None else label_weight)
             # the student on labels alone is the same run whichever system it is compared with
-            run_name = "baseline" if name == "baseline" else "cpmobile" if hierarchy == "none" else "cpmobile-ob"
-            extra_key = ("labels",)
-        model = registry.build_student("baseline" if name == "baseline" else "cpmobile")
-        return self._run(run_name, split, model, cfg, extra_loss=hook, extra_key=extra_key)
+            run_name = ("baseline" if name == "baseline" else
+                        "cpmobile" if hierarchy == "none" else "cpmobile-ob")
+            model = registry.build_student("baseline" if name == "baseline" else "cpmobile")
+            return self._run(run_name, split, model, cfg, targets="labels")
+        if name not in registry.SYSTEMS:
+            raise ValueError("distillation needs a system (system1..system3) to name its teachers, "
+                             f"got {name!r}")
+        kd_term, key_extra = self._kd_term(name, split, kd)
+        cfg = self.student_config(hierarchy, epochs=self.student_epochs(split),
+                                  label_weight=1.0 - p.kd_weight if label_weight is None else label_weight)
+        key_extra["teachers"] = self._teacher_keys(name, split)
+        model = registry.build_student("cpmobile")
+        return self._run(name, split, model, cfg, extra_loss=kd_term, **key_extra)
+
+    def _kd_term(self, system: str, split: int, kd: bool | Callable) -> tuple[Callable, dict]:
+        """The KD term a student trains with, and what its run key records of it."""
+        p = self.profile
+        library_key = {"targets": "kd", "kd_temperature": p.kd_temperature, "kd_weight": p.kd_weight}
+        if kd is True:
+            hook = make_kd_hook(self.ensemble_logits(system, split), p.kd_temperature, p.kd_weight)
+            return hook, library_key
+        if not callable(kd):
+            raise TypeError("kd must be True, False or a function kd(student_logits, batch_index, perm, lam) "
+                            f"-> loss, got {kd!r}")
+        # Reading the ensemble builds the teachers, which draws from torch's global generator, and the
+        # student's initial weights are drawn next: the caller has read the ensemble already (kd=True reads
+        # it once here), so compare on a forked generator and the student starts as a kd=True one would.
+        with torch.random.fork_rng():
+            library = make_kd_hook(self.ensemble_logits(system, split), p.kd_temperature, p.kd_weight)
+        caller = function_key(kd)
+        if caller == function_key(library):
+            return kd, library_key
+        return kd, {"targets": "kd-term", "kd_term": caller}
 
     def _teacher_keys(self, system: str, split: int) -> list[str]:
+        """The run folders (name, split and key) of a system's teachers, trained or loaded here."""
         return [str(self.train_teacher(t, split).out_dir.name) for t in registry.system(system).teachers]
 
-    def quantize_student(self, system: str, split: int) -> "QuantizedRun":
-        """QAT (distillation continues, lr from the profile) and PTQ of a system's distilled student, as INT8."""
-        from asclab import quantize
-        from asclab.distill import make_kd_hook
-        from asclab.evaluate import evaluate, predict
+    # --- quantization (notebook 06 runs the steps; quantize_student runs them in one call) ---------------
+    def train_qat(self, student: Run, qat_model: torch.nn.Module, kd: Callable | None,
+                  on_epoch_start: Callable | None, label_weight: float | None = None) -> Run:
+        """Quantization-aware fine-tuning of ``qat_model``, a student prepared for QAT
+        (``quantize.prepare_qat`` or its steps), at the profile's QAT epochs and learning rate, on the CPU;
+        or the finished run.
 
+        ``kd`` is the KD term (distillation continues; None: labels alone), ``on_epoch_start(epoch, model)``
+        runs before every epoch (e.g. freezing observers). A copy of ``qat_model`` is trained, so that the
+        same call again loads the run. The key records the prepared model's architecture and starting
+        weights, both functions (:func:`function_key`) and the config.
+        """
         p = self.profile
-        student = self.train_student(system, split, kd=True)
-        hook = make_kd_hook(self.ensemble_logits(system, split), p.kd_temperature, p.kd_weight)
-        cfg = self.student_config(registry.system(system).hierarchy, epochs=p.qat_epochs, lr=p.qat_lr,
-                                  label_weight=1.0 - p.kd_weight)
-        key = storage.content_key("qat-v1", student.out_dir.name, cfg.key(), p.qat_freeze_epoch)
-        out_dir = self.runs_dir / f"{system}-qat-split{split}-{key}"
-        norm, train, test = self.normalizer(split), self.train_set(split), self.test_set
-        qat_model, qat_int8, _ = quantize.qat_finetune(student.model, train, norm, cfg, out_dir, p.qat_freeze_epoch,
-                                                      extra_loss=hook, key=key)
-        ptq_int8 = quantize.ptq(student.model, train, norm, n_batches=p.calibration_batches,
-                                batch_size=p.batch_size, seed=self.seed)
+        hierarchy = registry.system(student.name).hierarchy if student.name in registry.SYSTEMS else "none"
+        if label_weight is None:
+            label_weight = 1.0 - p.kd_weight if kd is not None else 1.0
+        cfg = self.student_config(hierarchy, epochs=p.qat_epochs, lr=p.qat_lr, label_weight=label_weight)
+        model, name, split = copy.deepcopy(qat_model), f"{student.name}-qat", student.split
+        key = run_key(name, split, cfg, model, self.data_key, method="qat-v2", student=student.out_dir.name,
+                      start=state_digest(model), kd_term=function_key(kd),
+                      on_epoch_start=function_key(on_epoch_start))
+        out_dir = self.runs_dir / f"{name}-split{split}-{key}"
+        with quantize.quiet():
+            result = run_or_load(model, self.train_set(split), cfg, out_dir, self.normalizer(split), key=key,
+                                 extra_loss=kd, on_epoch_start=on_epoch_start, device="cpu",
+                                 description=f"QAT of {student.name} on split{split} ({p.name} profile)")
+        return Run(name, split, result.model, result.metrics, result.history, out_dir)
+
+    def evaluate_quantized(self, student: Run, qat: Run, qat_int8: torch.nn.Module,
+                           ptq_int8: torch.nn.Module) -> QuantizedRun:
+        """The float student and its two INT8 models, evaluated by the same code on the test split."""
+        norm, test = self.normalizer(student.split), self.test_set
         with quantize.quiet():
             metrics = {
                 "float": student.metrics,
                 "ptq_int8": evaluate(predict(ptq_int8, test, norm, device="cpu"), test),
                 "qat_int8": evaluate(predict(qat_int8, test, norm, device="cpu"), test),
             }
-        return QuantizedRun(system, split, student, qat_model, qat_int8, ptq_int8, metrics, out_dir)
+        return QuantizedRun(student.name, student.split, student, qat.model, qat_int8, ptq_int8, metrics,
+                            qat.out_dir)
+
+    def quantize_student(self, system: str, split: int, kd: bool | Callable = True) -> QuantizedRun:
+        """Notebook 06's steps in one call: QAT of a system's distilled student (distillation continues with
+        ``kd``, as in :meth:`train_student`; observers and BatchNorm frozen from the profile's epoch on),
+        and PTQ, both converted to INT8 and evaluated."""
+        p = self.profile
+        student = self.train_student(system, split, kd=kd)
+        if kd is True:
+            kd = make_kd_hook(self.ensemble_logits(system, split), p.kd_temperature, p.kd_weight)
+        qat = self.train_qat(student, quantize.prepare_qat(student.model), kd or None,
+                             quantize.freeze_from(p.qat_freeze_epoch))
+        ptq_int8 = quantize.ptq(student.model, self.train_set(split), self.normalizer(split),
+                                n_batches=p.calibration_batches, batch_size=p.batch_size, seed=self.seed)
+        return self.evaluate_quantized(student, qat, quantize.convert(qat.model), ptq_int8)
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """The log-mel front-end, the per-bin normalizer, and a content-keyed feature cache.
 
 The front-end is the DCASE2024 baseline's (``shared/reference/preprocessing.json``: torchaudio Resample
-44.1 -> 32 kHz, then MelSpectrogram with n_fft 4096, window 3072, 256 mel bins, log(x + 1e-5)) with one change:
-hop 505 instead of 500, so a 1-s clip gives 64 frames instead of 65, which keeps CP-Mobile under 30 M MACs.
+44.1 -> 32 kHz, then MelSpectrogram with n_fft 4096, window 3072, 256 mel bins, log(x + 1e-5)) with one
+change: hop 505 instead of 500, so a 1-s clip gives 64 frames instead of 65, which keeps CP-Mobile under
+30 M MACs.
 
 A clip's log-mel never changes while the audio and the settings stay the same, so ``load_features`` computes
 the log-mels of a whole dataset once, stores them under a key made from the settings and a fingerprint of the
@@ -15,9 +16,9 @@ import hashlib
 import os
 import tempfile
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -37,7 +38,8 @@ class FrontEndConfig:
     sr: int = 32_000               # the baseline resamples to 32 kHz
     n_fft: int = 4096
     win_length: int = 3072
-    hop_length: int = 505          # 505, not the baseline's 500: 64 frames per 1-s clip (see module docstring)
+    # 505, not the baseline's 500: 64 frames per 1-s clip (see module docstring)
+    hop_length: int = 505
     n_mels: int = 256
     f_min: float = 0.0
     f_max: float | None = None     # None: sr / 2
@@ -53,13 +55,14 @@ class FrontEndConfig:
     @property
     def n_frames(self) -> int:
         """Frames of one clip's log-mel: 1 + floor(resampled samples / hop) = 64 (center=True)."""
-        resampled = -(-self.clip_samples * self.sr // self.orig_sr)  # torchaudio Resample: ceil(n * new / orig)
+        # torchaudio Resample: ceil(n * new / orig)
+        resampled = -(-self.clip_samples * self.sr // self.orig_sr)
         return 1 + resampled // self.hop_length
 
     def key(self) -> str:
         return storage.content_key("asclab.features.FrontEndConfig", dataclasses.asdict(self))
 
-    def replace(self, **changes) -> "FrontEndConfig":
+    def replace(self, **changes) -> FrontEndConfig:
         return dataclasses.replace(self, **changes)
 
 
@@ -92,7 +95,8 @@ class LogMel(nn.Module):
         self.fix_length = fix_length
         self.resample = (torchaudio.transforms.Resample(config.orig_sr, config.sr)
                          if config.orig_sr != config.sr else nn.Identity())
-        # torchaudio defaults otherwise: periodic Hann, power 2, center=True, reflect padding, HTK mel, no norm
+        # torchaudio defaults otherwise: periodic Hann, power 2, center=True, reflect padding, HTK mel,
+        # no norm
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=config.sr, n_fft=config.n_fft, win_length=config.win_length,
             hop_length=config.hop_length, f_min=config.f_min, f_max=config.f_max, n_mels=config.n_mels)
@@ -140,7 +144,7 @@ class Normalizer:
             raise ValueError(f"x of shape {tuple(x.shape)}; expected [N, 1, F, T], [N, F, T] or [F, T]")
         return x
 
-    def partial_fit(self, x: torch.Tensor) -> "Normalizer":
+    def partial_fit(self, x: torch.Tensor) -> Normalizer:
         x = self._as_nft(x).to(torch.float64)                 # [N, F, T]
         if self._sum is None:                                  # first batch (or first after fit/load)
             self._count = 0
@@ -157,7 +161,7 @@ class Normalizer:
         self.std = var.sqrt().clamp_min(self.eps).float()
         return self
 
-    def fit(self, x: torch.Tensor, chunk: int = 1024) -> "Normalizer":
+    def fit(self, x: torch.Tensor, chunk: int = 1024) -> Normalizer:
         """Fit on ``x`` (``[N, 1, F, T]`` or ``[N, F, T]``): the training features."""
         self._count, self._sum, self._sumsq = 0, None, None
         x = self._as_nft(x)
@@ -196,20 +200,21 @@ class Normalizer:
         return {"kind": "asclab.features.Normalizer", "version": 1, "mean": self.mean.clone(),
                 "std": self.std.clone(), "count": int(self._count), "eps": float(self.eps)}
 
-    def load_state_dict(self, state: dict) -> "Normalizer":
+    def load_state_dict(self, state: dict) -> Normalizer:
         if not isinstance(state, dict) or state.get("kind") != "asclab.features.Normalizer":
             raise ValueError("not a Normalizer state: expected a dict saved by Normalizer.save / state_dict")
         self.eps = float(state["eps"])
         self.mean = state["mean"].float()
         self.std = state["std"].float()
-        self._count, self._sum, self._sumsq = int(state["count"]), None, None  # partial_fit would start afresh
+        # partial_fit would start afresh
+        self._count, self._sum, self._sumsq = int(state["count"]), None, None
         return self
 
     def save(self, path: str | os.PathLike) -> Path:
         return storage.atomic_torch_save(self.state_dict(), path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Normalizer":
+    def load(cls, path: str | os.PathLike) -> Normalizer:
         state = storage.load_checkpoint(path)
         try:
             return cls().load_state_dict(state)
@@ -239,12 +244,14 @@ class FeatureSet:
         sizes = {len(self.y), len(self.y_coarse), len(self.devices), len(self.filenames), len(self.cities),
                  len(self.locations)}
         if sizes != {n}:
-            raise ValueError(f"FeatureSet fields have different lengths ({n} clips in x, others {sorted(sizes)})")
+            raise ValueError(
+                f"FeatureSet fields have different lengths ({n} clips in x, others {sorted(sizes)})"
+            )
 
     def __len__(self) -> int:
         return self.x.shape[0]
 
-    def subset(self, index) -> "FeatureSet":
+    def subset(self, index) -> FeatureSet:
         """The clips at ``index``: a list or tensor of positions, a boolean mask, or a slice."""
         if isinstance(index, slice):
             idx = torch.arange(len(self))[index]
@@ -257,12 +264,14 @@ class FeatureSet:
             idx = idx.long().flatten()
         pick = idx.tolist()
         return FeatureSet(x=self.x[idx], y=self.y[idx], y_coarse=self.y_coarse[idx],
-                          devices=[self.devices[i] for i in pick], filenames=[self.filenames[i] for i in pick],
+                          devices=[self.devices[i] for i in pick],
+                          filenames=[self.filenames[i] for i in pick],
                           cities=[self.cities[i] for i in pick], locations=[self.locations[i] for i in pick],
                           key=self.key)
 
     def device_mask(self, devices: str | Iterable[str]) -> torch.Tensor:
-        """``[N]`` bool: which clips come from ``devices`` (names such as "a", "s4", or groups such as "unseen")."""
+        """``[N]`` bool: which clips come from ``devices`` (names such as "a", "s4", or groups such as
+        "unseen")."""
         names = [devices] if isinstance(devices, str) else list(devices)
         wanted: set[str] = set()
         for name in names:
@@ -298,7 +307,8 @@ def _batches(n: int, batch_size: int, progress: bool, desc: str):
 
 
 def compute_logmels(paths: Sequence[str | os.PathLike], config: FrontEndConfig = FrontEndConfig(),
-                    batch_size: int = 64, progress: bool = False, out: np.ndarray | None = None) -> np.ndarray:
+                    batch_size: int = 64, progress: bool = False,
+                    out: np.ndarray | None = None) -> np.ndarray:
     """Read wavs and compute their log-mels, batch by batch: ``[N, F, T]`` float32 (into ``out`` if given).
 
     No cache: ``load_features`` is the cached way. Deterministic: the same files, settings and batch size
@@ -359,7 +369,8 @@ def _default_cache_dir() -> Path:
 
 
 def _valid_cache(folder: Path, key: str, n: int, config: FrontEndConfig) -> bool:
-    """True if ``folder`` holds a complete cache for ``key`` (index.json is written last: it marks completion)."""
+    """True if ``folder`` holds a complete cache for ``key`` (index.json is written last: it marks
+    completion)."""
     index_path, array_path = folder / "index.json", folder / "logmel.npy"
     if not (index_path.is_file() and array_path.is_file()):
         return False
@@ -404,16 +415,18 @@ def _build_cache(dataset: TAU22, folder: Path, key: str, config: FrontEndConfig,
     })
 
 
-def load_features(dataset: TAU22, clips: Sequence[Clip] | None = None, cache_dir: str | os.PathLike | None = None,
-                  config: FrontEndConfig = FrontEndConfig(), batch_size: int = 64, progress: bool = False,
+def load_features(dataset: TAU22, clips: Sequence[Clip] | None = None,
+                  cache_dir: str | os.PathLike | None = None, config: FrontEndConfig = FrontEndConfig(),
+                  batch_size: int = 64, progress: bool = False,
                   fingerprint: str = "stat") -> FeatureSet:
     """Log-mels of ``clips`` (default: every clip of the dataset), from the feature cache.
 
     The first call for a dataset and front-end computes the log-mels of ALL clips in meta.csv (in meta.csv
     order, ``batch_size`` at a time) into ``cache_dir/<key>/logmel.npy``; later calls, for any subset, only
     read that file. Asking for every clip in meta.csv order returns ``x`` memory-mapped from that file
-    (copy-on-write: pages are read when used, and edits stay in memory); any other list is gathered into memory. ``<key>`` = ``cache_key(dataset, config, fingerprint)``: other settings or changed
-    data give another key, so a stale cache is never served (see ``data_fingerprint``). The default
+    (copy-on-write: pages are read when used, and edits stay in memory); any other list is gathered into
+    memory. ``<key>`` = ``cache_key(dataset, config, fingerprint)``: other settings or changed data give
+    another key, so a stale cache is never served (see ``data_fingerprint``). The default
     ``cache_dir`` is ``asclab_home()/features``.
     """
     clips = list(dataset.clips if clips is None else clips)

@@ -357,9 +357,10 @@ def our_settings(profile) -> list[dict]:
         widths = ", ".join(f"{_fmt(k)} -> {_fmt(v)}" for k, v in p.teacher_widths.items())
         rows.append(dict(setting="DyMN width (the paper's -> this profile's)", value=widths,
                          paper="DyMN10 (Model 1), DyMN20 (Models 2-6)",
-                         why="ours: a DyMN20 has about 40 M parameters, too many for a CPU budget; offline, the "
-                             "narrow teachers start from asclab's shipped checkpoints (pre-trained on the synthetic "
-                             "event corpus), since EfficientAT's AudioSet files exist only at widths 0.4, 1 and 2",
+                         why="ours: a DyMN20 has about 40 M parameters, too many for a CPU budget; "
+                             "offline, the narrow teachers start from asclab's shipped checkpoints "
+                             "(pre-trained on the synthetic event corpus), since EfficientAT's AudioSet "
+                             "files exist only at widths 0.4, 1 and 2",
                          where="asclab/profiles.py: teacher_widths"))
     reasons = {
         "teacher_lr": "a few fine-tuning epochs instead of many: a higher peak lr, decayed by the cosine "
@@ -374,9 +375,10 @@ def our_settings(profile) -> list[dict]:
                              where=f"asclab/profiles.py: {key}"))
     if p.student_min_steps:
         rows.append(dict(setting="student steps at least", value=p.student_min_steps, paper="not given",
-                         why="ours: on a small split the student epochs are raised until the student takes this many "
-                             "optimizer steps; 8 epochs of demo split 25 are 80 steps, too few for the student to "
-                             "learn from labels or from teachers", where="asclab/profiles.py: student_min_steps"))
+                         why="ours: on a small split the student epochs are raised until the student "
+                             "takes this many optimizer steps; 12 epochs of demo split 25 are 120 steps, "
+                             "too few for the student to learn from labels or from teachers",
+                         where="asclab/profiles.py: student_min_steps"))
     if p.batch_size != PAPER_BATCH_SIZE:
         rows.append(dict(setting="batch size", value=p.batch_size, paper=str(PAPER_BATCH_SIZE),
                          why=f"ours, {budget or 'this profile'}", where="asclab/profiles.py: batch_size"))
@@ -391,23 +393,32 @@ def critical_reading() -> list[str]:
     for model, hl in (("model5", "OB"), ("model6", "TB")):
         gaps = {s: round(TABLE1[model][s] - TABLE1["model2"][s], 1) for s in SPLITS}
         worse = [s for s, g in gaps.items() if g < 0]
-        out.append(f"HL in Table 1 ({hl}: Model {model[-1]} against Model 2, the same DyMN20 with FMix): "
-                   + ", ".join(f"{g:+.1f}" for g in gaps.values()) + f" points at splits {', '.join(map(str, SPLITS))}; "
-                   f"at most {max(gaps.values()):+.1f}" + (f", negative at split{'s' if len(worse) > 1 else ''} {', '.join(map(str, worse))}" if worse
-                                                           else "") + ".")
-    out.append("Models 3 and 4 (Mixup with OB and TB) have no Mixup model without HL beside them, so their numbers "
-               "cannot separate the effect of HL from that of Mixup.")
+        out.append(
+            f"HL in Table 1 ({hl}: Model {model[-1]} against Model 2, the same DyMN20 with FMix): "
+            + ", ".join(f"{g:+.1f}" for g in gaps.values())
+            + f" points at splits {', '.join(map(str, SPLITS))}; "
+            f"at most {max(gaps.values()):+.1f}"
+            + (
+                f", negative at split{'s' if len(worse) > 1 else ''} {', '.join(map(str, worse))}"
+                if worse
+                else ""
+            )
+            + "."
+        )
+    out.append("Models 3 and 4 (Mixup with OB and TB) have no Mixup model without HL beside them, "
+               "so their numbers cannot separate the effect of HL from that of Mixup.")
     for name in ("system1", "system2", "system3"):
         gap = round(TABLE2[name][5] - TABLE2["baseline"][5], 1)
         if gap <= 0.5:
             out.append(f"At split 5, {name.replace('system', 'System ')} is {abs(gap):.1f} points "
                        f"{'below' if gap < 0 else 'above'} the baseline ({TABLE2[name][5]:.1f} against "
-                       f"{TABLE2['baseline'][5]:.1f} %): distillation barely helps, or hurts, where labels are scarcest.")
+                       f"{TABLE2['baseline'][5]:.1f} %): distillation barely helps, or hurts, "
+                       "where labels are scarcest.")
     best = max(("system1", "system2", "system3"), key=lambda n: AVERAGES[n])
     runner_up = sorted((AVERAGES[n] for n in ("system1", "system2", "system3")), reverse=True)[1]
     out.append(f"{best.replace('system', 'System ')} has the best average ({AVERAGES[best]:.1f} %), "
                f"{AVERAGES[best] - runner_up:.1f} points ahead of the next system.")
     out.append(system2_note())
-    out.append("Every number is a single run: the report gives no seeds and no standard deviations, so differences of "
-               "a few tenths of a point cannot be told apart from run-to-run noise.")
+    out.append("Every number is a single run: the report gives no seeds and no standard deviations, "
+               "so differences of a few tenths of a point cannot be told apart from run-to-run noise.")
     return out

@@ -9,8 +9,8 @@ Each helper draws on an ``ax`` you pass in and returns what it drew, so a notebo
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -126,7 +126,7 @@ def plot_spectrogram_grid(axes, images: Sequence, titles: Sequence[str | None] |
     titles = list(titles) if titles is not None else [None] * len(images)
     vmin, vmax = limits if limits is not None else color_limits(images, percentiles)
     drawn = [plot_spectrogram(ax, image, title, colorbar=False, vmin=vmin, vmax=vmax)
-             for ax, image, title in zip(flat, images, titles)]
+             for ax, image, title in zip(flat, images, titles, strict=False)]
     for ax in flat[len(images):]:
         ax.set_visible(False)
     n_rows, n_cols = grid.shape
@@ -198,7 +198,7 @@ def plot_bars(ax, values: Mapping[str, float], title: str | None = None, ylabel:
     else:
         colors, hatches = None, [""] * len(names)
     bars = ax.bar(range(len(names)), heights, color=colors, edgecolor="black", linewidth=0.5)
-    for bar, hatch in zip(bars, hatches):
+    for bar, hatch in zip(bars, hatches, strict=True):
         bar.set_hatch(hatch)
     ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=2)
     ax.set_xticks(range(len(names)), [str(k) for k in names])

@@ -28,10 +28,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from asclab import events, storage
+from asclab import storage
 from asclab.augment import freq_mask, sample_beta
 from asclab.features import Normalizer
 from asclab.models.dymn import DyMN
+from asclab.synth import events
 from asclab.train import lr_factor, progress_enabled, resolve_device
 
 CHECKPOINT_FORMAT = "asclab-pretrain-v1"
@@ -50,9 +51,11 @@ class PretrainConfig:
     warmup_epochs: float = 0.5
     mixup_alpha: float = 0.3             # EfficientAT's AudioSet recipe mixes inputs and targets
     freq_mask_width: int = 32
-    temperature_epochs: float = 3.0      # Dy-Conv temperature reaches 1 after this many epochs (0: stays at 1)
+    # Dy-Conv temperature reaches 1 after this many epochs (0: stays at 1)
+    temperature_epochs: float = 3.0
     seed: int = 0
-    init: str | None = None              # continue from this pre-trained checkpoint (a .pt path) instead of random
+    # continue from this pre-trained checkpoint (a .pt path) instead of random
+    init: str | None = None
 
     def name(self) -> str:
         """``dymn02_synth`` for width 0.2: EfficientAT's naming with the corpus in place of ``as``."""
@@ -81,7 +84,9 @@ def _set_temperature(model: DyMN, epoch: float, cfg: PretrainConfig) -> float:
     return t
 
 
-def _predict(model: nn.Module, x: torch.Tensor, norm: Normalizer, device, batch_size: int = 256) -> torch.Tensor:
+def _predict(
+    model: nn.Module, x: torch.Tensor, norm: Normalizer, device, batch_size: int = 256
+) -> torch.Tensor:
     model.eval()
     out = []
     with torch.no_grad():
@@ -129,11 +134,14 @@ def _epoch(model, x, y, norm, optimizer, scheduler, gen, cfg, device, bar) -> fl
 
 def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, progress: bool | None = None,
              device: str = "auto", command: str = "") -> dict:
-    """Pre-train (or resume) a DyMN on the event corpus; write ``<name>.pt`` and ``<name>.json``; return the card."""
+    """Pre-train (or resume) a DyMN on the event corpus; write ``<name>.pt`` and ``<name>.json``; return
+    the card."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    corpus = events.build_corpus(cfg.corpus_seed, cfg.recordings, cfg.eval_share, progress=progress_enabled(progress))
+    corpus = events.build_corpus(
+        cfg.corpus_seed, cfg.recordings, cfg.eval_share, progress=progress_enabled(progress)
+    )
     x_train, y_train = corpus.part("train")
     x_eval, y_eval = corpus.part("eval")
     norm = Normalizer().fit(x_train.float())
@@ -151,7 +159,9 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, progress: bool | N
     if ckpt.is_file():
         state = storage.load_checkpoint(ckpt)
         if state.get("format") != CHECKPOINT_FORMAT or state.get("config") != dataclasses.asdict(cfg):
-            raise ValueError(f"{ckpt} belongs to another pre-training recipe: delete it, or use another out_dir")
+            raise ValueError(
+                f"{ckpt} belongs to another pre-training recipe: delete it, or use another out_dir"
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -197,8 +207,10 @@ def resolve_init(name_or_path: str) -> Path:
         return pretrained.expected_path(name_or_path)
     path = Path(name_or_path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint {name_or_path!r}: give a shipped name ({', '.join(pretrained.SHIPPED)}) "
-                                "or the path of a .pt written by asclab pretrain")
+        raise FileNotFoundError(
+            f"no checkpoint {name_or_path!r}: give a shipped name ({', '.join(pretrained.SHIPPED)}) "
+            "or the path of a .pt written by asclab pretrain"
+        )
     return path
 
 
@@ -209,8 +221,10 @@ def _load_init(model: DyMN, cfg: PretrainConfig) -> dict:
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        raise ValueError(f"{path} does not fit a width-{cfg.width} DyMN with {model.num_classes} event outputs: "
-                         f"continue from a checkpoint of the same width made by asclab pretrain ({e})") from None
+        raise ValueError(
+            f"{path} does not fit a width-{cfg.width} DyMN with {model.num_classes} event outputs: "
+            f"continue from a checkpoint of the same width made by asclab pretrain ({e})"
+        ) from None
     card_path = path.with_suffix(".json")
     card = json.loads(card_path.read_text()) if card_path.is_file() else {}
     return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
@@ -222,7 +236,10 @@ def _load_init(model: DyMN, cfg: PretrainConfig) -> dict:
 def write_checkpoint(model: DyMN, cfg: PretrainConfig, out_dir: Path, corpus, history, eval_map: float, norm,
                      seconds: float, command: str = "", earlier: dict | None = None) -> dict:
     """Save the fp16 state dict (EfficientAT layout) and its model card; return the card."""
-    state = {k: (v.half() if v.is_floating_point() else v).cpu().contiguous() for k, v in model.state_dict().items()}
+    state = {
+        k: (v.half() if v.is_floating_point() else v).cpu().contiguous()
+        for k, v in model.state_dict().items()
+    }
     path = storage.atomic_torch_save(state, out_dir / f"{cfg.name()}.pt")
     card = {
         "name": cfg.name(), "file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
@@ -230,16 +247,19 @@ def write_checkpoint(model: DyMN, cfg: PretrainConfig, out_dir: Path, corpus, hi
                          "temperature": 1.0, "layout": "EfficientAT state dict (asclab.models.dymn.DyMN)"},
         "parameters": sum(p.numel() for p in model.parameters()),
         "storage": "float16 (load_state_dict casts to float32)",
-        "corpus": {"module": "asclab.events", "seed": corpus.seed, "recordings": int(corpus.recording.max()) + 1,
+        "corpus": {"module": "asclab.events", "seed": corpus.seed,
+                   "recordings": int(corpus.recording.max()) + 1,
                    "train_clips": int((corpus.recording < corpus.eval_from).sum()),
-                   "eval_clips": int((corpus.recording >= corpus.eval_from).sum()), "events": list(corpus.events)},
+                   "eval_clips": int((corpus.recording >= corpus.eval_from).sum()),
+                   "events": list(corpus.events)},
         "recipe": dataclasses.asdict(cfg),
         "steps": len(history) * ((int((corpus.recording < corpus.eval_from).sum())) // cfg.batch_size)
         + (earlier["steps"] if earlier else 0),
         "continued_from": earlier,                   # None: this run started from random weights
         "history": history,
         "eval_mAP": eval_map,
-        "input_normalization": "per mel bin, fitted on the corpus; fine-tuning fits its own on the scene split",
+        "input_normalization": "per mel bin, fitted on the corpus; "
+                               "fine-tuning fits its own on the scene split",
         "wall_seconds": round(seconds + (earlier["wall_seconds"] if earlier else 0.0), 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
                    f"{torch.get_num_threads()} threads",

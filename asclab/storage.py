@@ -11,7 +11,8 @@ from typing import Any
 
 
 def asclab_home() -> Path:
-    """Where datasets, feature caches and shared checkpoints live (``ASCLAB_HOME``, default ``~/.cache/asclab``)."""
+    """Where datasets, feature caches and shared checkpoints live (``ASCLAB_HOME``, default
+    ``~/.cache/asclab``)."""
     env = os.environ.get("ASCLAB_HOME")
     if env:
         return Path(env).expanduser()
@@ -63,11 +64,14 @@ def read_json(path: str | os.PathLike) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e}); delete it and re-run the step that writes it") from e
+        raise ValueError(
+            f"{path} is not valid JSON ({e}); delete it and re-run the step that writes it"
+        ) from e
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` into memory, then an atomic write: an interrupted save never leaves a broken checkpoint."""
+    """``torch.save`` into memory, then an atomic write: an interrupted save never leaves a broken
+    checkpoint."""
     import torch
 
     buf = io.BytesIO()

@@ -10,7 +10,7 @@ that test set. It says nothing about seed-to-seed variation, which a single run 
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from asclab.complexity import MAX_MACS, MAX_PARAM_BYTES
 
@@ -171,7 +171,9 @@ def collapse(warnings: Iterable[str], n_models: int, share: float | None = None)
     return [f"None of the {n_models} models shown sends {limit}: none has collapsed."]
 
 
-def distillation(per_split: dict, system: str, tolerance: float = DEFAULT_TOLERANCE, digits: int = 1) -> list[str]:
+def distillation(
+    per_split: dict, system: str, tolerance: float = DEFAULT_TOLERANCE, digits: int = 1
+) -> list[str]:
     """What the teachers and KD did, per split, and why KD can fail.
 
     ``per_split`` maps a split to the test macro accuracies (fractions) of ``"ensemble"`` (the averaged
@@ -183,17 +185,27 @@ def distillation(per_split: dict, system: str, tolerance: float = DEFAULT_TOLERA
     lead = {s: 100 * (v["ensemble"] - v["labels"]) for s, v in per_split.items()}
     gain = {s: 100 * (v["kd"] - v["labels"]) for s, v in per_split.items()}
     over_base = {s: 100 * (v["kd"] - v["baseline"]) for s, v in per_split.items()}
-    out = [_everywhere("The teacher ensemble", "leads", "CP-Mobile on labels alone", lead, tolerance, digits),
-           _everywhere(f"The {system} student (KD)", "beats", "CP-Mobile on labels alone", gain, tolerance, digits),
-           _everywhere(f"The {system} student (KD)", "beats", "the DCASE2024 baseline", over_base, tolerance, digits)]
+    out = [
+        _everywhere("The teacher ensemble", "leads", "CP-Mobile on labels alone", lead, tolerance, digits),
+        _everywhere(
+            f"The {system} student (KD)", "beats", "CP-Mobile on labels alone", gain, tolerance, digits
+        ),
+        _everywhere(
+            f"The {system} student (KD)", "beats", "the DCASE2024 baseline", over_base, tolerance, digits
+        ),
+    ]
     trailing = [s for s in per_split if sign(lead[s], tolerance) <= 0 and sign(gain[s], tolerance) < 0]
     if trailing:
-        out.append(f"Where the teachers do not lead the student ({_splits(trailing)}), KD passes their mistakes on: "
-                   "distillation pays only when the teachers know more than the labels can teach.")
+        out.append(
+            f"Where the teachers do not lead the student ({_splits(trailing)}), KD passes their mistakes on: "
+            "distillation pays only when the teachers know more than the labels can teach."
+        )
     regular = [s for s in per_split if sign(lead[s], tolerance) <= 0 < sign(gain[s], tolerance)]
     if regular:
-        out.append(f"At {_splits(regular)} KD helps although the teachers do not lead: the soft targets act as a "
-                   "regulariser, like label smoothing.")
+        out.append(
+            f"At {_splits(regular)} KD helps although the teachers do not lead: the soft targets act as a "
+            "regulariser, like label smoothing."
+        )
     return out
 
 

@@ -1,4 +1,5 @@
-"""Interactive explorers that degrade to static figures: sliders in Jupyter, a figure (or a few) under papermill.
+"""Interactive explorers that degrade to static figures: sliders in Jupyter, a figure (or a few) under
+papermill.
 
 The contract of :func:`explorer`:
 
@@ -21,14 +22,16 @@ The contract of :func:`explorer`:
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 
 def is_interactive_env() -> bool:
-    """True inside a Jupyter kernel with ipywidgets available (papermill runs a kernel too: use a parameter)."""
+    """True inside a Jupyter kernel with ipywidgets available (papermill runs a kernel too: use a
+    parameter)."""
     try:
-        from IPython import get_ipython
         import ipywidgets  # noqa: F401
+        from IPython import get_ipython
     except ImportError:
         return False
     shell = get_ipython()

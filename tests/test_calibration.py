@@ -8,7 +8,7 @@ unseen devices are clearly harder; more labels help.
 """
 import pytest
 
-from asclab import synthetic
+from asclab.evaluate import nearest_centroid_accuracy
 from asclab.experiment import Workspace
 
 pytestmark = pytest.mark.calibration
@@ -33,7 +33,7 @@ def test_cnn_lands_between_50_and_80_percent(demo):
 
 def test_nearest_centroid_stays_far_below_the_cnn(demo):
     ws, runs = demo
-    nc = synthetic.nearest_centroid_accuracy(ws.train_set(100), ws.test_set)
+    nc = nearest_centroid_accuracy(ws.train_set(100), ws.test_set)
     assert 0.10 < nc <= 0.35
     assert runs[100].macro_acc - nc >= 0.20
 

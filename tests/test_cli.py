@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from asclab import cli, workbook
+from asclab import cli
+from asclab.course import runner
 
 
 def run_module(*args, cwd=None):
@@ -19,7 +20,8 @@ def run_module(*args, cwd=None):
 def test_help_lists_every_command():
     proc = run_module("--help")
     assert proc.returncode == 0, proc.stderr
-    for command in ("run", "data", "weights", "complexity", "student-copy", "grade", "profiles"):
+    for command in ("run", "data", "weights", "complexity", "student-copy", "grade", "grade-reference",
+                    "profiles"):
         assert command in proc.stdout
 
 
@@ -48,7 +50,7 @@ def test_run_arguments_are_parsed_and_passed(monkeypatch):
         seen.update(kwargs)
         return types.SimpleNamespace(ok=False)
 
-    monkeypatch.setattr(workbook, "run_notebooks", fake_run_notebooks)
+    monkeypatch.setattr(runner, "run_notebooks", fake_run_notebooks)
     code = cli.main(["run", "--profile", "smoke", "-p", "SEED=3", "-p", "LR=0.5", "-p", "FAST=true",
                      "-p", "DATA_DIR=/data/tau22", "-p", "X=None", "--notebooks", "01", "03",
                      "--out", "somewhere", "--timeout", "30"])
@@ -57,7 +59,7 @@ def test_run_arguments_are_parsed_and_passed(monkeypatch):
     assert seen["overrides"] == {"SEED": 3, "LR": 0.5, "FAST": True, "DATA_DIR": "/data/tau22", "X": None}
     assert seen["notebooks"] == ["01", "03"] and seen["out_dir"] == "somewhere" and seen["cell_timeout"] == 30.0
 
-    monkeypatch.setattr(workbook, "run_notebooks", lambda **kw: types.SimpleNamespace(ok=True))
+    monkeypatch.setattr(runner, "run_notebooks", lambda **kw: types.SimpleNamespace(ok=True))
     assert cli.main(["run"]) == 0
 
 
@@ -104,7 +106,7 @@ def test_unexpected_errors_are_not_hidden(monkeypatch):
     def boom(**kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(workbook, "run_notebooks", boom)
+    monkeypatch.setattr(runner, "run_notebooks", boom)
     with pytest.raises(RuntimeError):
         cli.main(["run"])
 

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import asclab.distill
 import asclab.evaluate
 from asclab.augment import AugmentConfig
 from asclab.data import FINE_TO_COARSE
@@ -270,19 +271,19 @@ def test_kd_targets_are_mixed_with_the_partners_of_the_inputs(tmp_path):
         torch.testing.assert_close(value, w * t * t * kl)
 
 
-# --- the teacher-logit cache ---------------------------------------------------------------------------------
+# --- the teacher-logit cache --------------------------------------------------------------------------------
 
 @pytest.fixture
 def counted_predict(monkeypatch):
-    """Count the calls of asclab.evaluate.predict (cached_teacher_logits imports it at call time)."""
+    """Count the calls of the predict that cached_teacher_logits uses (asclab.evaluate's)."""
     calls = []
-    real = asclab.evaluate.predict
+    real = asclab.distill.predict
 
     def counting(*args, **kwargs):
         calls.append(len(args[1]))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(asclab.evaluate, "predict", counting)
+    monkeypatch.setattr(asclab.distill, "predict", counting)
     return calls
 
 

@@ -1,13 +1,14 @@
-"""The synthetic event corpus (asclab.events): deterministic, multi-label, and apart from the scene data."""
+"""The synthetic event corpus (asclab.synth.events): deterministic, multi-label, apart from the scene data."""
 import hashlib
 
 import numpy as np
 import pytest
 import torch
 
-from asclab import events
-from asclab import synthetic as syn
+import asclab.events
 from asclab.data import SCENES
+from asclab.synth import dataset, events
+from asclab.synth.blocks import SEGMENT_SAMPLES, SEGMENT_SECONDS, seeded_rng
 
 
 def _digest(a: np.ndarray) -> str:
@@ -20,8 +21,8 @@ def test_a_recording_is_byte_deterministic_and_depends_on_seed_and_index():
     assert _digest(a1) == _digest(a2) and np.array_equal(l1, l2)
     assert _digest(events.render_recording(4, 5)[0]) != _digest(a1)
     assert _digest(events.render_recording(3, 6)[0]) != _digest(a1)
-    assert a1.shape == (syn.SEGMENT_SAMPLES,) and a1.dtype == np.float32 and np.isfinite(a1).all()
-    assert l1.shape == (syn.SEGMENT_SECONDS, len(events.EVENT_NAMES)) and l1.dtype == bool
+    assert a1.shape == (SEGMENT_SAMPLES,) and a1.dtype == np.float32 and np.isfinite(a1).all()
+    assert l1.shape == (SEGMENT_SECONDS, len(events.EVENT_NAMES)) and l1.dtype == bool
 
 
 def test_the_corpus_is_byte_deterministic_per_seed_for_any_number_of_workers(tmp_path):
@@ -64,11 +65,12 @@ def test_the_corpus_never_reproduces_a_scene_recording():
     """Corpus streams live in their own key space: no recording equals a scene segment of any seed."""
     corpus = {_digest(events.render_recording(seed, index)[0]) for seed in (0, 1) for index in range(3)}
     for seed in (0, 1):
-        segment = syn.plan("smoke", seed)[0]
-        for audio in syn.render_segment(seed, segment).values():
+        segment = dataset.plan("smoke", seed)[0]
+        for audio in dataset.render_segment(seed, segment).values():
             assert _digest(audio) not in corpus
     # the first number of every corpus key is one that the scene generator never uses as a dataset seed
-    assert events.EVENT_NAMESPACE > 10_000 and events._rng(0, 0, 0).random() != syn._rng(0, 0, 0, 0).random()
+    assert events.EVENT_NAMESPACE > 10_000
+    assert events._rng(0, 0, 0).random() != seeded_rng(0, 0, 0, 0).random()
 
 
 def test_too_small_a_corpus_is_refused_with_a_clear_error(tmp_path):
@@ -80,3 +82,27 @@ def test_a_foreign_corpus_file_is_refused(tmp_path):
     torch.save({"format": 999}, tmp_path / "corpus.pt")
     with pytest.raises(ValueError, match="not an event corpus"):
         events.load_corpus(tmp_path / "corpus.pt")
+
+
+def test_the_corpus_cache_name_follows_every_module_it_renders_with(tmp_path, monkeypatch):
+    """corpus_dir digests events.py and the generator modules under it: an edit to any renders afresh."""
+    names = {p.name for p in events.CORPUS_CODE_FILES}
+    assert names == {"blocks.py", "sources.py", "devices.py", "scenes.py", "events.py"}
+    monkeypatch.setenv("ASCLAB_HOME", str(tmp_path))
+    copies = []
+    for path in events.CORPUS_CODE_FILES:
+        copies.append(tmp_path / path.name)
+        copies[-1].write_bytes(path.read_bytes())
+    before = events.corpus_dir(1, 100)
+    monkeypatch.setattr(events, "CORPUS_CODE_FILES", tuple(copies))
+    assert events.corpus_dir(1, 100) == before
+    for copy in copies:
+        original = copy.read_bytes()
+        copy.write_bytes(original + b"\n# an edit\n")
+        assert events.corpus_dir(1, 100) != before, f"{copy.name} is not in the corpus digest"
+        copy.write_bytes(original)
+
+
+def test_the_old_module_name_still_reaches_the_corpus():
+    assert asclab.events.build_corpus is events.build_corpus and asclab.events.EVENTS is events.EVENTS
+    assert all(hasattr(asclab.events, name) for name in asclab.events.__all__)

@@ -10,7 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from asclab import exercises as ex
+from asclab.course import checks, student_copy
+from asclab.course import exercises as ex
 from asclab.data import FINE_TO_COARSE
 from asclab.distill import kd_loss
 from asclab.evaluate import macro_class_accuracy
@@ -210,7 +211,7 @@ def test_check_by_name():
 
 
 def test_check_result_strings():
-    r = ex.CheckResult("mixup", False, "expected 3 values", "λ=0.3")
+    r = checks.CheckResult("mixup", False, "expected 3 values", "λ=0.3")
     assert str(r) == "✗ mixup: expected 3 values" and repr(r) == "<CheckResult mixup: failed>"
     assert not r
 
@@ -240,20 +241,21 @@ check_mixup(mixup)"""
 
 
 def test_student_source_replaces_the_region_at_its_indentation():
-    assert ex.student_source(SOLUTION_CELL) == STUDENT_CELL
+    assert student_copy.student_source(SOLUTION_CELL) == STUDENT_CELL
 
 
 def test_student_source_top_level_two_regions_and_trailing_newline():
     source = "a = 1\n### BEGIN SOLUTION\nb = 2\n### END SOLUTION\nc = 3\n\tif x:\n\t\t### BEGIN SOLUTION  \n" \
              "\t\ty = 1\n\t\t### END SOLUTION\n"
-    assert ex.student_source(source) == ("a = 1\n# YOUR CODE HERE\nraise NotImplementedError()\nc = 3\n\tif x:\n"
-                                         "\t\t# YOUR CODE HERE\n\t\traise NotImplementedError()\n")
+    assert student_copy.student_source(source) == (
+        "a = 1\n# YOUR CODE HERE\nraise NotImplementedError()\nc = 3\n\tif x:\n"
+        "\t\t# YOUR CODE HERE\n\t\traise NotImplementedError()\n")
 
 
 def test_student_source_without_markers_is_unchanged():
     text = "x = 1  # ### BEGIN SOLUTION in a comment is not a marker\n"
-    assert ex.student_source(text) == text
-    assert ex.student_source("") == ""
+    assert student_copy.student_source(text) == text
+    assert student_copy.student_source("") == ""
 
 
 @pytest.mark.parametrize("source, words", [
@@ -263,7 +265,7 @@ def test_student_source_without_markers_is_unchanged():
 ])
 def test_unmatched_markers(source, words):
     with pytest.raises(ValueError, match=words):
-        ex.student_source(source)
+        student_copy.student_source(source)
 
 
 def _notebook(path, cells):
@@ -283,7 +285,7 @@ def test_write_student_copies(tmp_path):
     _notebook(nb_dir / "01_features.ipynb", [nbformat.v4.new_code_cell("x = 1")])
     (nb_dir / "scratch.ipynb").write_text("not a lesson, never read")
 
-    written = ex.write_student_copies(nb_dir, out)
+    written = student_copy.write_student_copies(nb_dir, out)
     assert written == [out / "01_features.ipynb", out / "02_augmentation.ipynb"]
     copy = nbformat.read(str(out / "02_augmentation.ipynb"), as_version=4)
     assert copy.cells[0].source == md.source
@@ -292,12 +294,12 @@ def test_write_student_copies(tmp_path):
     assert copy.cells[2].source == "print(1)"
     original = nbformat.read(str(nb_dir / "02_augmentation.ipynb"), as_version=4)
     assert original.cells[1].source == SOLUTION_CELL  # the solutions are untouched
-    assert len(ex.solution_cells(original)) == 1 and ex.solution_cells(copy) == []
-    assert ex.solution_cells(nb_dir / "01_features.ipynb") == []
+    assert len(student_copy.solution_cells(original)) == 1 and student_copy.solution_cells(copy) == []
+    assert student_copy.solution_cells(nb_dir / "01_features.ipynb") == []
     assert not (out / "scratch.ipynb").exists()
     # a second generation is byte-identical
     first = {p.name: p.read_bytes() for p in written}
-    ex.write_student_copies(nb_dir, out)
+    student_copy.write_student_copies(nb_dir, out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == first
 
 
@@ -307,10 +309,10 @@ def test_unmatched_marker_names_notebook_and_cell(tmp_path):
     _notebook(nb_dir / "03_dymn.ipynb", [nbformat.v4.new_markdown_cell("# t"),
                                          nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 1")])
     with pytest.raises(ValueError, match=r"03_dymn.ipynb, cell 2: line 1"):
-        ex.write_student_copies(nb_dir, tmp_path / "out")
+        student_copy.write_student_copies(nb_dir, tmp_path / "out")
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
 def test_student_copies_never_overwrite_the_solutions(tmp_path):
     with pytest.raises(ValueError, match="overwrite the solutions"):
-        ex.write_student_copies(tmp_path, tmp_path)
+        student_copy.write_student_copies(tmp_path, tmp_path)

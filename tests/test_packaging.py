@@ -1,9 +1,11 @@
-"""The two dependency lists (pyproject.toml and environment.yml) must pin the same versions."""
+"""The dependency lists (pyproject.toml, its extras, environment.yml) pin the same versions, and pyproject,
+environment.yml and the Makefile state the same range of Pythons (3.11, 3.12, 3.13)."""
 import re
 import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SUPPORTED = ((3, 11), (3, 12), (3, 13))
 
 
 def _pins(lines):
@@ -15,16 +17,45 @@ def _pins(lines):
     return pins
 
 
+def _project():
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def _all_dependencies():
+    project = _project()
+    extras = [dep for deps in project.get("optional-dependencies", {}).values() for dep in deps]
+    return project["dependencies"] + extras
+
+
 def test_pyproject_pins_are_exact():
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    deps = _all_dependencies()
     pins = _pins(deps)
-    assert len(pins) == len(deps), f"every dependency must be pinned with ==: {deps}"
+    assert len(pins) == len(deps), f"every dependency, extras included, must be pinned with ==: {deps}"
     assert pins["torch"] == "2.11.0" and pins["torchaudio"] == "2.11.0"
+    assert "playwright" in _pins(_project()["optional-dependencies"]["browser"])
 
 
 def test_environment_yml_pins_match_pyproject():
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     env_lines = [ln.strip().lstrip("-").strip() for ln in (ROOT / "environment.yml").read_text().splitlines()]
-    env_pins = _pins(env_lines)
-    assert env_pins == _pins(deps)
-    assert "python=3.11" in (ROOT / "environment.yml").read_text()
+    assert _pins(env_lines) == _pins(_all_dependencies())
+
+
+def _bounds(spec: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``">=3.11,<3.14"`` -> ((3, 11), (3, 14))."""
+    low = re.search(r">=\s*3\.(\d+)", spec)
+    high = re.search(r"<\s*3\.(\d+)", spec)
+    assert low and high, f"expected a range like >=3.11,<3.14, got {spec!r}"
+    return (3, int(low.group(1))), (3, int(high.group(1)))
+
+
+def test_python_range_is_the_same_everywhere():
+    low, high = _bounds(_project()["requires-python"])
+    assert [v for v in SUPPORTED if low <= v < high] == list(SUPPORTED) and high == (3, 14)
+    env = re.search(r"^\s*-\s*python\s*([^\s#]+)", (ROOT / "environment.yml").read_text(), re.M)
+    assert env and _bounds(env.group(1)) == (low, high), "environment.yml must state requires-python's range"
+    makefile = (ROOT / "Makefile").read_text()
+    check = re.search(r"^IS_SUPPORTED := .*\(3, (\d+)\) <= sys.version_info\[:2\] < \(3, (\d+)\)",
+                      makefile, re.M)
+    assert check and ((3, int(check.group(1))), (3, int(check.group(2)))) == (low, high)
+    candidates = re.search(r"^PYTHON_CANDIDATES := (.*)$", makefile, re.M).group(1).split()
+    assert {f"python3.{minor}" for _, minor in SUPPORTED} <= set(candidates)

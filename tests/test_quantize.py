@@ -54,7 +54,8 @@ def float_model():
 
 @pytest.fixture(scope="module")
 def qat_run(data, float_model, tmp_path_factory):
-    """Two epochs of QAT on random clips, observers and BN frozen from epoch 1 on: (qat, int8, result, dir)."""
+    """Two epochs of QAT on random clips, observers and BN frozen from epoch 1 on:
+    (qat, int8, result, dir, cfg)."""
     train_set, norm = data
     cfg = TrainConfig(epochs=2, lr=1e-3, batch_size=32, seed=0, progress=False, device="cpu")
     out_dir = tmp_path_factory.mktemp("qat")
@@ -125,7 +126,7 @@ def test_fake_quantize_rejects_too_few_bits(bits):
         quantize.fake_quantize(torch.randn(4), bits=bits)
 
 
-# --- QAT -> INT8 ---------------------------------------------------------------------------------------------
+# --- QAT -> INT8 --------------------------------------------------------------------------------------------
 
 def test_qat_convert_runs_and_matches_the_fake_quant_model(qat_run, data):
     qat, int8, _, _, _ = qat_run
@@ -191,9 +192,10 @@ def test_prepare_qat_copies_and_keeps_the_float_model(float_model):
 
 def test_qat_run_reloads_frozen_and_identical(qat_run, data, float_model):
     """A second call with the same out_dir loads the finished run: same INT8 model, still frozen."""
-    qat, int8, _, out_dir, cfg = qat_run
+    _, int8, _, out_dir, cfg = qat_run
     train_set, norm = data
-    qat2, int8_again, result = quantize.qat_finetune(float_model, train_set, norm, cfg, out_dir, freeze_epoch=1)
+    qat2, int8_again, result = quantize.qat_finetune(float_model, train_set, norm, cfg, out_dir,
+                                                     freeze_epoch=1)
     assert result.loaded
     assert all(m.freeze_bn for m in qat2.modules() if hasattr(m, "freeze_bn"))
     assert all(int(fq.observer_enabled[0]) == 0 for fq in fake_quant_modules(qat2))
@@ -210,6 +212,66 @@ def test_int8_fits_the_dcase_limits(qat_run, float_model):
     assert measured.fits()
     # BN is folded into the convs: fewer parameters than the float model
     assert complexity.count_params(int8) < complexity.count_params(float_model)
+
+
+# --- the steps one by one (notebook 06 calls them in cells) -------------------------------------------------
+
+def test_the_qat_steps_make_what_prepare_qat_makes(float_model):
+    model = quantize.fuse_conv_bn(float_model, train=True)
+    assert model is not float_model and model.training
+    assert type(model.stages.s2.b5.expand[0]).__name__ == "ConvBnReLU2d"    # BN still a module: it learns
+    quantize.set_qconfig(model, qat=True)
+    stepped = quantize.insert_fake_quant(model)
+    whole = quantize.prepare_qat(float_model)
+    assert repr(stepped) == repr(whole)
+    assert all(torch.equal(v, whole.state_dict()[k]) for k, v in stepped.state_dict().items())
+    assert not fake_quant_modules(float_model)
+
+
+def test_the_ptq_steps_make_what_ptq_makes(float_model, data):
+    train_set, norm = data
+    model = quantize.fuse_conv_bn(float_model, train=False)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())   # folded into the convs
+    quantize.set_qconfig(model, qat=False)
+    quantize.insert_observers(model)
+    quantize.calibrate(model, train_set, norm, n_batches=2, batch_size=32, seed=0)
+    stepped = quantize.convert(model)
+    whole = quantize.ptq(float_model, train_set, norm, n_batches=2, batch_size=32, seed=0)
+    x = norm(make_set(4, seed=3).x)
+    with torch.no_grad():
+        assert torch.equal(stepped(x), whole(x))
+
+
+def test_freeze_from_freezes_from_its_epoch_on(float_model):
+    model = quantize.prepare_qat(float_model)
+    freeze_late = quantize.freeze_from(2)
+    freeze_late(1, model)
+    assert all(int(fq.observer_enabled[0]) == 1 for fq in fake_quant_modules(model))
+    freeze_late(2, model)
+    assert all(int(fq.observer_enabled[0]) == 0 for fq in fake_quant_modules(model))
+    assert all(m.freeze_bn for m in model.modules() if hasattr(m, "freeze_bn"))
+
+
+def test_convert_freezes_a_copy_so_the_grid_stays_where_qat_left_it(float_model):
+    """Converting runs each weight through its fake quantizer again: with the observers on, that would move
+    the per-channel weight scales. convert freezes its copy and leaves the caller's model as it was."""
+    from torch.ao import quantization as tq
+
+    model = quantize.prepare_qat(float_model)
+    with torch.no_grad(), quantize.quiet():
+        model(torch.randn(4, 1, 256, 64, generator=torch.Generator().manual_seed(0)))
+    frozen = quantize.freeze(copy.deepcopy(model))
+    with quantize.quiet():
+        ours, from_frozen = quantize.convert(model), quantize.convert(frozen)
+        unfrozen = tq.convert(copy.deepcopy(model).eval(), inplace=False)      # the control
+
+    def weight_scales(int8) -> torch.Tensor:                  # the per-channel scales of every INT8 conv
+        return torch.cat([m.weight().q_per_channel_scales() for m in int8.modules()
+                          if hasattr(m, "_weight_bias")])
+
+    assert torch.equal(weight_scales(ours), weight_scales(from_frozen))
+    assert not torch.equal(weight_scales(ours), weight_scales(unfrozen))
+    assert all(int(fq.observer_enabled[0]) == 1 for fq in fake_quant_modules(model))
 
 
 # --- INT8 on a model whose logits depend on its input -----------------------------------------------------
@@ -297,7 +359,7 @@ def test_ptq_int8_follows_a_trained_float_model_clip_by_clip(trained_toy):
     assert len(out.argmax(1).unique()) >= 3
     assert relative_max_diff(centred(out), centred(expected)) < CENTRED_TOLERANCE_PTQ
 
-# --- PTQ -----------------------------------------------------------------------------------------------------
+# --- PTQ ----------------------------------------------------------------------------------------------------
 
 def test_ptq_runs_and_stays_close_to_float(ptq_model, data, float_model):
     train_set, norm = data
@@ -362,7 +424,7 @@ def test_load_int8_rejects_other_files(tmp_path):
         quantize.load_int8(tmp_path / "missing.pt")
 
 
-# --- weights for plots ---------------------------------------------------------------------------------------
+# --- weights for plots --------------------------------------------------------------------------------------
 
 def test_weight_values_have_one_count_for_float_qat_and_int8(qat_run, ptq_model, float_model):
     qat, int8, _, _, _ = qat_run

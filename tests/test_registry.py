@@ -70,7 +70,10 @@ def test_teacher_starts_from_an_efficientat_checkpoint_when_present(tmp_path):
     assert source is None
 
 
-def test_teachers_from_scratch_use_a_batchnorm_momentum_that_converges_in_short_runs():
-    model, source = registry.build_teacher("model1", profiles.get("smoke"), weights_dir="/nonexistent")
-    assert source is None
-    assert {m.momentum for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)} == {0.1}
+def test_teachers_use_a_batchnorm_momentum_that_converges_in_short_runs():
+    """From scratch or from a checkpoint, a short run's BatchNorm statistics must follow the scene data."""
+    for pretrained in (False, True):
+        model, source = registry.build_teacher("model1", profiles.get("smoke"), weights_dir="/nonexistent",
+                                               pretrained=pretrained)
+        assert source == ("dymn01_synth" if pretrained else None)
+        assert {m.momentum for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)} == {0.1}

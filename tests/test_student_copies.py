@@ -4,7 +4,7 @@ Every exercise notebook (02 to 06) marks 1 to 3 solution regions; the generated 
 each region and is otherwise identical to the committed notebook; and a committed ``student/`` folder, if the
 repository has one, is byte-identical to a fresh generation (regenerate it with ``make student-copy``).
 
-The expected copy is rebuilt here with a regular expression, independently of ``asclab.exercises``.
+The expected copy is rebuilt here with a regular expression, independently of ``asclab.course.student_copy``.
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import re
 import nbformat
 import pytest
 
-from asclab.exercises import write_student_copies
-from asclab.workbook import NOTEBOOK_NAME, list_notebooks, notebooks_dir
+from asclab.course.notebooks import NOTEBOOK_NAME, list_notebooks, notebooks_dir
+from asclab.course.student_copy import write_student_copies
 
 EXERCISE_NOTEBOOKS = ("02", "03", "04", "05", "06")
 REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[ \t]*\n.*?^[ \t]*### END SOLUTION[ \t]*$", re.M | re.S)

@@ -1,15 +1,19 @@
-"""The synthetic dataset: the real TAU22 layout, the DCASE2024 split rules, determinism, and a difficulty check.
+"""The synthetic dataset: the real TAU22 layout, the DCASE2024 split rules, determinism, a difficulty check,
+and the generator package's layers.
 
 One smoke-profile dataset is generated per test module (a few seconds) and shared by the read-only tests.
 """
 from __future__ import annotations
 
+import ast
 import collections
 import json
 import csv
+import fnmatch
 import hashlib
 import re
 import shutil
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +23,11 @@ import torch
 
 from asclab import profiles, synthetic
 from asclab.data import COARSE, DEVICES, SCENE_TO_COARSE, SCENES, SPLITS, TAU22
+from asclab.evaluate import nearest_centroid_accuracy
 from asclab.storage import read_json
+from asclab.synth import dataset as synth_dataset
+from asclab.synth import devices as synth_devices
+from asclab.synth import sources as synth_sources
 
 SMOKE = profiles.get("smoke")
 NAME = re.compile(r"^audio/([a-z_]+)-([a-z]+)-(\d+)-(\d+)-(\d)-(a|b|c|s[1-6])\.wav$")
@@ -172,7 +180,8 @@ def test_dataset_made_by_other_generator_code_is_outdated(smoke, tmp_path):
     summary["parameters"]["source"] = "0" * 16
     marker.write_text(json.dumps(summary))
     assert not synthetic.is_complete(root) and not synthetic.is_complete(root, "smoke", 0)
-    summary["parameters"].update(source=synthetic.generator_digest(), generator=synthetic.GENERATOR_VERSION - 1)
+    summary["parameters"].update(source=synthetic.generator_digest(),
+                                 generator=synthetic.GENERATOR_VERSION - 1)
     marker.write_text(json.dumps(summary))
     assert not synthetic.is_complete(root)
 
@@ -228,6 +237,32 @@ def test_source_mix_table_and_datasheet():
     text = synthetic.describe("demo")
     for word in [*SCENES, *(f"`{d}`" for d in DEVICES), "cannot teach", "18 segments per class"]:
         assert word in text
+    assert text.index("## Size (demo profile)") < text.index("## What this stand-in cannot teach")
+    assert text.startswith(synthetic.describe().split("## What this")[0])   # the file, with the sizes added
+
+
+def test_the_datasheet_file_says_what_the_code_does():
+    """datasheet.md is written by hand: its sources, weights and devices must be the generator's."""
+    text = " ".join(synthetic.describe().split())
+    table = synthetic.source_mix_table()
+    for group in COARSE:
+        members = ", ".join(s for s in SCENES if SCENE_TO_COARSE[s] == group)
+        assert f"**{group}** ({members}):" in text
+        for name in synthetic.GROUP_SOURCES[group]:
+            src = synthetic.SOURCES[name]
+            assert f"- `{name}` (weight = {src.weight_means}): {' '.join(src.description.split())}" in text
+    for scene in SCENES:
+        group = synthetic.GROUP_SOURCES[SCENE_TO_COARSE[scene]]
+        weights = ", ".join(f"{n} {table[scene][n]:.2f}" for n in group)
+        assert f"- `{scene}`: {weights}" in text
+    for device in synthetic.DEVICE_MODELS.values():
+        assert f"- `{device.name}`: {device.description}" in text
+
+
+def test_the_datasheet_ships_with_the_package():
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["asclab"]
+    assert any(fnmatch.fnmatch("synth/datasheet.md", p) for p in patterns)
 
 
 # --- difficulty -----------------------------------------------------------------------------------------
@@ -241,11 +276,12 @@ def test_nearest_centroid_is_above_chance_and_far_from_perfect(dataset):
     from asclab.features import compute_logmels, feature_set
 
     def features(clips):
-        return feature_set(torch.from_numpy(compute_logmels([dataset.wav_path(c) for c in clips]))[:, None], clips)
+        logmels = compute_logmels([dataset.wav_path(c) for c in clips])                # [N, 256, 64]
+        return feature_set(torch.from_numpy(logmels)[:, None], clips)
 
     train = dataset.split(100)
     test = [c for c in dataset.split("test") if c.device in ("a", "c", "s5")]
-    accuracy = synthetic.nearest_centroid_accuracy(features(train), features(test))
+    accuracy = nearest_centroid_accuracy(features(train), features(test))
     assert 0.13 <= accuracy <= 0.45
 
 
@@ -256,4 +292,63 @@ def test_nearest_centroid_on_a_separable_toy_set():
             self.x = np.asarray(means, dtype=np.float32)[self.y][:, None, :, None] + np.zeros((1, 1, 1, 4))
 
     means = np.eye(3) * 5
-    assert synthetic.nearest_centroid_accuracy(Toy(means, [0, 1, 2, 0]), Toy(means, [2, 1, 0])) == 1.0
+    assert nearest_centroid_accuracy(Toy(means, [0, 1, 2, 0]), Toy(means, [2, 1, 0])) == 1.0
+
+
+# --- the generator package: layers, the code digest, the public face -------------------------------------
+SYNTH_DIR = Path(synth_dataset.__file__).parent
+LAYERS = {"blocks": 1, "sources": 2, "devices": 2, "scenes": 3, "dataset": 4, "events": 4}
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, dotted (``from asclab.synth import blocks`` gives asclab.synth.blocks)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module in ("asclab", "asclab.synth"):
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_generator_modules_import_only_the_layers_below():
+    """No import cycle: blocks <- sources, devices <- scenes <- dataset, events; never the public names."""
+    assert {p.stem for p in SYNTH_DIR.glob("*.py")} - {"__init__"} == set(LAYERS)
+    for name, layer in LAYERS.items():
+        imported = imported_modules(SYNTH_DIR / f"{name}.py")
+        assert not imported & {"asclab.synthetic", "asclab.events", "asclab.experiment"}, name
+        for module in imported:
+            if module.startswith("asclab.synth."):
+                below = module.split(".")[2]
+                assert LAYERS[below] < layer, f"synth/{name}.py imports {below}, which is not below it"
+
+
+def test_generator_digest_follows_every_module_that_shapes_the_files(tmp_path, monkeypatch):
+    names = {p.name for p in synthetic.GENERATOR_FILES}
+    assert names == {"blocks.py", "sources.py", "devices.py", "scenes.py", "dataset.py"}
+    real = synthetic.generator_digest()
+    copies = []
+    for path in synth_dataset.GENERATOR_FILES:
+        copies.append(tmp_path / path.name)
+        copies[-1].write_bytes(path.read_bytes())
+    monkeypatch.setattr(synth_dataset, "GENERATOR_FILES", tuple(copies))
+    try:
+        synth_dataset.generator_digest.cache_clear()
+        assert synth_dataset.generator_digest() == real
+        for copy in copies:
+            original = copy.read_bytes()
+            copy.write_bytes(original + b"\n# an edit\n")
+            synth_dataset.generator_digest.cache_clear()
+            assert synth_dataset.generator_digest() != real, f"{copy.name} is not in the generator digest"
+            copy.write_bytes(original)
+    finally:
+        synth_dataset.generator_digest.cache_clear()
+
+
+def test_asclab_synthetic_is_the_generators_public_face():
+    assert synthetic.synthesize is synth_dataset.synthesize and synthetic.describe is synth_dataset.datasheet
+    assert synthetic.SOURCES is synth_sources.SOURCES
+    assert synthetic.DEVICE_MODELS is synth_devices.DEVICE_MODELS
+    assert all(hasattr(synthetic, name) for name in synthetic.__all__)

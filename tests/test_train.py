@@ -1,4 +1,4 @@
-"""asclab.train: checkpoints and bit-exact resume, determinism, the NaN guard, run caching, tables."""
+"""asclab.train: the epoch loop, checkpoints and bit-exact resume, determinism, the NaN guard."""
 import copy
 import json
 import math
@@ -13,7 +13,7 @@ from asclab import train as tr
 from asclab.augment import AugmentConfig
 from asclab.data import FINE_TO_COARSE
 from asclab.features import FeatureSet, Normalizer
-from asclab.train import NonFiniteLossError, TrainConfig, per_split_table, run_or_load, train_model
+from asclab.train import Generators, NonFiniteLossError, Stopwatch, TrainConfig, train_epoch, train_model
 
 N_TRAIN, N_TEST = 40, 20
 
@@ -26,7 +26,8 @@ def make_set(n: int, seed: int) -> FeatureSet:
     x[torch.arange(n), 0, y] += 2.0
     devices = ["a", "b", "c", "s1", "s2", "s3", "s4", "s5", "s6"]
     return FeatureSet(x=x, y=y, y_coarse=torch.tensor([FINE_TO_COARSE[i] for i in y.tolist()]),
-                      devices=[devices[i % 9] for i in range(n)], filenames=[f"audio/{seed}-{i}.wav" for i in range(n)],
+                      devices=[devices[i % 9] for i in range(n)],
+                      filenames=[f"audio/{seed}-{i}.wav" for i in range(n)],
                       cities=["lisbon"] * n, locations=[f"loc{i % 4}" for i in range(n)])
 
 
@@ -79,6 +80,43 @@ def without_seconds(history):
     return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
 
 
+# --- the epoch loop -------------------------------------------------------------------------------------
+
+def test_one_epoch_by_hand_is_one_epoch_of_train_model(tmp_path, data):
+    """train_epoch is the loop train_model runs: the same set-up by hand gives the same weights, bit for
+    bit."""
+    train_set, _, norm = data
+    config = cfg(epochs=1)                             # FMix + Freq-MixStyle + masking, dropout, warm-up
+    reference = train_model(new_model(), train_set, config, tmp_path, norm)
+
+    model = new_model()
+    steps = math.ceil(N_TRAIN / config.batch_size)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: tr.lr_factor(step, steps, steps))
+    tr.seed_everything(config.seed)                    # dropout draws from torch's global generator
+    model.train()
+    stopwatch = Stopwatch()
+    losses = train_epoch(model, train_set, norm, optimizer, scheduler, config, Generators.seeded(config.seed),
+                         stopwatch=stopwatch)
+    assert len(losses) == steps and all(math.isfinite(v) for v in losses)
+    assert_same_weights(reference.model, model)
+    assert reference.history[0]["train_loss"] == pytest.approx(sum(losses) / steps, rel=1e-12)
+    assert reference.history[0]["lr"] == config.lr * tr.lr_factor(steps - 1, steps, steps)   # the last batch
+    assert set(stopwatch.seconds) == {"data", "augment", "model"} and stopwatch.seconds["model"] > 0
+
+
+def test_train_epoch_passes_the_epoch_to_error_messages(data):
+    train_set, _, norm = data
+    torch.manual_seed(0)
+    model = NaNAtStep(k=2)
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    with pytest.raises(NonFiniteLossError, match=r"epoch 3/3, step 2/5"):
+        train_epoch(model, train_set, norm, optimizer, scheduler, cfg(augment=None), Generators.seeded(0),
+                    epoch=2)
+
+
 # --- files and history -------------------------------------------------------------------------------
 
 def test_run_writes_history_model_and_metrics(tmp_path, data):
@@ -94,7 +132,7 @@ def test_run_writes_history_model_and_metrics(tmp_path, data):
     for k, v in result.model.state_dict().items():
         assert torch.equal(state[k], v.cpu())
     assert not (tmp_path / "checkpoint.pt").exists()                             # removed once finished
-    assert not list(tmp_path.glob(".*.tmp"))                                     # atomic writes leave no debris
+    assert not list(tmp_path.glob(".*.tmp"))                             # atomic writes leave no debris
     assert set(result.timing) >= {"data", "augment", "model"} and result.timing["model"] > 0
     assert result.best["epoch"] in (2, 3)
 
@@ -388,8 +426,8 @@ def test_temperature_schedule_and_epoch_hook_run_each_epoch(tmp_path, data):
             self.epochs_seen.append(epoch)
 
     model, hooked = WithTemperature(), []
-    train_model(model, train_set, cfg(epochs=2, temperature_schedule=True, augment=None), tmp_path / "on", norm,
-                on_epoch_start=lambda epoch, m: hooked.append((epoch, m is model)), device="cpu")
+    train_model(model, train_set, cfg(epochs=2, temperature_schedule=True, augment=None), tmp_path / "on",
+                norm, on_epoch_start=lambda epoch, m: hooked.append((epoch, m is model)), device="cpu")
     assert model.epochs_seen == [0, 1]
     assert hooked == [(0, True), (1, True)]
     model.epochs_seen.clear()
@@ -425,28 +463,7 @@ def test_mixed_precision_step(dtype):
     assert (moved.sign() == moved_ref.sign()).float().mean().item() > 0.9
 
 
-# --- run_or_load --------------------------------------------------------------------------------------
-
-def test_run_or_load_reuses_a_finished_run_and_retrains_on_a_new_key(tmp_path, data, monkeypatch):
-    train_set, test_set, norm = data
-    config = cfg(epochs=1)
-    first = run_or_load(new_model(), train_set, config, tmp_path, norm, test_set=test_set, description="tiny")
-    info = json.loads((tmp_path / "run.json").read_text())
-    assert info["key"] == config.key() and info["status"] == "finished" and info["description"] == "tiny"
-
-    with monkeypatch.context() as m:
-        crash_after(m, 0)                                      # any training step would raise
-        again = run_or_load(new_model(seed=9), train_set, config, tmp_path, norm, test_set=test_set)
-    assert again.loaded and again.metrics == json.loads(json.dumps(first.metrics))
-    assert_same_weights(first.model, again.model)
-
-    calls = crash_after(monkeypatch, 10**9)                    # counts steps, never crashes
-    changed = run_or_load(new_model(), train_set, cfg(epochs=1, lr=1e-2), tmp_path, norm, test_set=test_set)
-    assert calls["n"] > 0 and not changed.loaded
-    assert json.loads((tmp_path / "run.json").read_text())["key"] == cfg(epochs=1, lr=1e-2).key()
-
-
-# --- config, devices, progress, tables -----------------------------------------------------------------
+# --- config, devices, progress -----------------------------------------------------------------
 
 def test_config_key_and_validation():
     assert cfg().key() == cfg(progress=True, device="cpu", eval_every=0).key()
@@ -468,22 +485,3 @@ def test_resolve_device_and_progress(monkeypatch):
     assert not tr.progress_enabled(True)
     monkeypatch.setenv("ASCLAB_PROGRESS", "1")
     assert tr.progress_enabled(None) and not tr.progress_enabled(False)
-
-
-def test_per_split_table_layout():
-    rows = [
-        {"config": "model1", "split": 25, "macro_acc": 0.50},
-        {"config": "model1", "split": 100, "macro_acc": 0.60},
-        {"config": "model2", "split": 25, "macro_acc": 0.40},
-        {"config": "model2", "split": 25, "macro_acc": 0.60},      # a second seed: averaged
-        {"config": "model2", "split": 100, "macro_acc": 0.70},
-        {"config": "baseline", "split": 100, "macro_acc": 0.30},   # split 25 missing
-    ]
-    table = per_split_table(rows)
-    assert list(table.columns) == ["25%", "100%", "avg"]
-    assert list(table.index) == ["model1", "model2", "baseline"]
-    assert table.loc["model1", "avg"] == pytest.approx(55.0)
-    assert table.loc["model2", "25%"] == pytest.approx(50.0)
-    assert math.isnan(table.loc["baseline", "avg"])
-    same = per_split_table({"model1": {25: 0.5, 100: 0.6}})
-    assert same.loc["model1", "avg"] == pytest.approx(55.0)

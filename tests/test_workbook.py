@@ -8,7 +8,7 @@ import textwrap
 import nbformat
 import pytest
 
-from asclab import workbook
+from asclab.course import environment, figures, notebooks, results, runner
 
 PARAMETERS = textwrap.dedent("""\
     PROFILE = "demo"
@@ -63,9 +63,9 @@ def workbook_run(tmp_path_factory):
     (nb_dir / "notes.ipynb").write_text("{}")  # not NN_topic: never run
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("ASCLAB_FIGURES", raising=False)  # the runner decides where a smoke run's figures go
-        summary = workbook.run_notebooks(
+        summary = runner.run_notebooks(
             profile="smoke",
-            overrides=workbook.parse_overrides(["SEED=7", "LR=1e-3", "FLAG=true", "NAME=hello"]),
+            overrides=runner.parse_overrides(["SEED=7", "LR=1e-3", "FLAG=true", "NAME=hello"]),
             out_dir=root / "runs", nb_dir=nb_dir, progress=False, cell_timeout=4,
         )
     return root, summary
@@ -74,16 +74,16 @@ def workbook_run(tmp_path_factory):
 def test_list_notebooks_in_order(tmp_path):
     for name in ("02_b.ipynb", "01_a.ipynb", "10_c.ipynb", "readme.ipynb", "1_bad.ipynb", "03_X.ipynb"):
         (tmp_path / name).write_text("{}")
-    assert [p.name for p in workbook.list_notebooks(tmp_path)] == ["01_a.ipynb", "02_b.ipynb", "10_c.ipynb"]
+    assert [p.name for p in notebooks.list_notebooks(tmp_path)] == ["01_a.ipynb", "02_b.ipynb", "10_c.ipynb"]
 
 
 def test_select_notebooks(tmp_path):
     paths = [tmp_path / n for n in ("01_a.ipynb", "02_b.ipynb", "03_c.ipynb")]
-    assert workbook.select_notebooks(paths, ["03", "1"]) == [paths[0], paths[2]]
-    assert workbook.select_notebooks(paths, ["02_b"]) == [paths[1]]
-    assert workbook.select_notebooks(paths, None) == paths
+    assert notebooks.select_notebooks(paths, ["03", "1"]) == [paths[0], paths[2]]
+    assert notebooks.select_notebooks(paths, ["02_b"]) == [paths[1]]
+    assert notebooks.select_notebooks(paths, None) == paths
     with pytest.raises(ValueError, match="no notebook matches '07'"):
-        workbook.select_notebooks(paths, ["07"])
+        notebooks.select_notebooks(paths, ["07"])
 
 
 @pytest.mark.parametrize("text, value", [
@@ -92,24 +92,24 @@ def test_select_notebooks(tmp_path):
     ("'quoted'", "quoted"), ("[1, 2]", [1, 2]), ('{"a": true}', {"a": True}), ("", ""),
 ])
 def test_parse_value(text, value):
-    parsed = workbook.parse_value(text)
+    parsed = runner.parse_value(text)
     assert parsed == value and type(parsed) is type(value)
 
 
 def test_parse_override():
-    assert workbook.parse_override("EPOCHS=2") == ("EPOCHS", 2)
-    assert workbook.parse_override("DATA_DIR=/a=b") == ("DATA_DIR", "/a=b")
-    assert workbook.parse_overrides(["SEED=1", "SEED=2"]) == {"SEED": 2}
+    assert runner.parse_override("EPOCHS=2") == ("EPOCHS", 2)
+    assert runner.parse_override("DATA_DIR=/a=b") == ("DATA_DIR", "/a=b")
+    assert runner.parse_overrides(["SEED=1", "SEED=2"]) == {"SEED": 2}
     for bad in ("EPOCHS", "=3", "1X=3"):
         with pytest.raises(ValueError, match="key=value"):
-            workbook.parse_override(bad)
+            runner.parse_override(bad)
 
 
 def test_runner_parameters_cannot_be_overridden(tmp_path):
     with pytest.raises(ValueError, match="--profile"):
-        workbook.run_notebooks("smoke", overrides={"PROFILE": "paper"}, nb_dir=tmp_path, out_dir=tmp_path)
+        runner.run_notebooks("smoke", overrides={"PROFILE": "paper"}, nb_dir=tmp_path, out_dir=tmp_path)
     with pytest.raises(ValueError, match="unknown profile"):
-        workbook.run_notebooks("huge", nb_dir=tmp_path, out_dir=tmp_path)
+        runner.run_notebooks("huge", nb_dir=tmp_path, out_dir=tmp_path)
 
 
 def test_good_notebooks_ran_and_wrote_outputs(workbook_run):
@@ -179,21 +179,19 @@ def test_results_json_and_md(workbook_run):
 
 def test_headline_metrics():
     m = {"acc": 0.5, "n": 3, "ok": True, "name": "x", "table": {"a": 1}, "lst": [1]}
-    assert workbook.headline_metrics(m) == {"acc": 0.5, "n": 3}
-    assert workbook.headline_metrics(None) == {} and workbook.headline_metrics([1]) == {}
+    assert results.headline_metrics(m) == {"acc": 0.5, "n": 3}
+    assert results.headline_metrics(None) == {} and results.headline_metrics([1]) == {}
 
 
 def test_headless_runs_use_every_core_unless_told(monkeypatch):
     import os
 
-    from asclab import workbook
-
     monkeypatch.delenv("ASCLAB_THREADS", raising=False)
-    with workbook.headless_threads():
+    with environment.headless_threads():
         assert os.environ["ASCLAB_THREADS"] == str(os.cpu_count())
     assert "ASCLAB_THREADS" not in os.environ
     monkeypatch.setenv("ASCLAB_THREADS", "1")
-    with workbook.headless_threads():
+    with environment.headless_threads():
         assert os.environ["ASCLAB_THREADS"] == "1"
     assert os.environ["ASCLAB_THREADS"] == "1"
 
@@ -201,16 +199,14 @@ def test_headless_runs_use_every_core_unless_told(monkeypatch):
 def test_figures_to_redirects_and_restores(monkeypatch, tmp_path):
     import os
 
-    from asclab import workbook
-
     monkeypatch.setenv("ASCLAB_FIGURES", "/somewhere/else")
-    with workbook.figures_to(tmp_path / "figs") as path:
-        assert workbook.figures_dir() == path == tmp_path / "figs"
+    with figures.figures_to(tmp_path / "figs") as path:
+        assert figures.figures_dir() == path == tmp_path / "figs"
     assert os.environ["ASCLAB_FIGURES"] == "/somewhere/else"
     monkeypatch.delenv("ASCLAB_FIGURES")
-    with workbook.figures_to(tmp_path / "figs"):
-        assert workbook.figures_dir() == tmp_path / "figs"
-    assert "ASCLAB_FIGURES" not in os.environ and workbook.figures_dir() == workbook.repo_root() / "figures"
+    with figures.figures_to(tmp_path / "figs"):
+        assert figures.figures_dir() == tmp_path / "figs"
+    assert "ASCLAB_FIGURES" not in os.environ and figures.figures_dir() == notebooks.repo_root() / "figures"
 
 
 # --- where figures go: the demo gallery in figures/, everything else beside its own outputs -------------
@@ -220,7 +216,7 @@ GALLERY_PROBE = "zz_test_probe.txt"   # a name no notebook uses: if it ever land
 @pytest.fixture
 def gallery_untouched():
     """The repository's figures/ must not receive the probe file; remove it if a broken test wrote it."""
-    probe = workbook.repo_root() / "figures" / GALLERY_PROBE
+    probe = notebooks.repo_root() / "figures" / GALLERY_PROBE
     assert not probe.exists()
     yield
     written = probe.exists()
@@ -231,14 +227,14 @@ def gallery_untouched():
 def test_figures_go_to_the_gallery_only_for_demo(monkeypatch, tmp_path):
     monkeypatch.delenv("ASCLAB_FIGURES", raising=False)
     monkeypatch.chdir(tmp_path)
-    gallery = workbook.repo_root() / "figures"
-    assert workbook.figures_dir("demo") == workbook.figures_dir("demo", tmp_path / "out") == gallery
+    gallery = notebooks.repo_root() / "figures"
+    assert figures.figures_dir("demo") == figures.figures_dir("demo", tmp_path / "out") == gallery
     for profile in ("smoke", "paper", "anything"):
-        assert workbook.figures_dir(profile, tmp_path / "out") == tmp_path / "out" / "figures"
-        assert workbook.figures_dir(profile, "runs/latest/03") == pathlib.Path("runs/latest/03/figures")
-        assert workbook.figures_dir(profile) == tmp_path / "runs" / f"figures-{profile}"
+        assert figures.figures_dir(profile, tmp_path / "out") == tmp_path / "out" / "figures"
+        assert figures.figures_dir(profile, "runs/latest/03") == pathlib.Path("runs/latest/03/figures")
+        assert figures.figures_dir(profile) == tmp_path / "runs" / f"figures-{profile}"
     monkeypatch.setenv("ASCLAB_FIGURES", str(tmp_path / "graded"))   # figures_to: grading, reference runs
-    assert workbook.figures_dir("demo") == workbook.figures_dir("smoke", "out") == tmp_path / "graded"
+    assert figures.figures_dir("demo") == figures.figures_dir("smoke", "out") == tmp_path / "graded"
 
 
 def test_runs_keep_their_figures(monkeypatch, tmp_path, workbook_run):
@@ -248,10 +244,10 @@ def test_runs_keep_their_figures(monkeypatch, tmp_path, workbook_run):
     assert summary.figures_dir == summary.run_dir / "figures"
     assert not (root / "figures").exists()
     monkeypatch.delenv("ASCLAB_FIGURES", raising=False)
-    assert workbook.run_figures_dir("demo", tmp_path) == workbook.repo_root() / "figures"
-    assert workbook.run_figures_dir("paper", tmp_path) == tmp_path / "figures"
+    assert figures.run_figures_dir("demo", tmp_path) == notebooks.repo_root() / "figures"
+    assert figures.run_figures_dir("paper", tmp_path) == tmp_path / "figures"
     monkeypatch.setenv("ASCLAB_FIGURES", str(tmp_path / "mine"))
-    assert workbook.run_figures_dir("demo", tmp_path) == tmp_path / "mine"
+    assert figures.run_figures_dir("demo", tmp_path) == tmp_path / "mine"
 
 
 def test_an_interactive_notebook_is_found_by_its_parameters(monkeypatch, tmp_path):
@@ -261,12 +257,12 @@ def test_an_interactive_notebook_is_found_by_its_parameters(monkeypatch, tmp_pat
     main = sys.modules["__main__"]
     monkeypatch.setattr(main, "PROFILE", "smoke", raising=False)
     monkeypatch.setattr(main, "OUT_DIR", str(tmp_path / "03"), raising=False)
-    assert workbook.figures_dir() == tmp_path / "03" / "figures"
-    assert workbook.figures_dir(out_dir=tmp_path / "other") == tmp_path / "other" / "figures"
+    assert figures.figures_dir() == tmp_path / "03" / "figures"
+    assert figures.figures_dir(out_dir=tmp_path / "other") == tmp_path / "other" / "figures"
     monkeypatch.setattr(main, "PROFILE", "demo")
-    assert workbook.figures_dir() == workbook.repo_root() / "figures"
+    assert figures.figures_dir() == notebooks.repo_root() / "figures"
     monkeypatch.delattr(main, "PROFILE")
-    assert workbook.figures_dir() == workbook.repo_root() / "figures"
+    assert figures.figures_dir() == notebooks.repo_root() / "figures"
 
 
 def test_plain_papermill_run_of_another_profile_keeps_the_gallery(monkeypatch, tmp_path, gallery_untouched):
@@ -280,7 +276,7 @@ def test_plain_papermill_run_of_another_profile_keeps_the_gallery(monkeypatch, t
     """)
     nb = make_notebook(tmp_path / "01_probe.ipynb", [body])
     out = tmp_path / "out"
-    result = workbook.run_notebook(nb, tmp_path / "executed.ipynb", {"PROFILE": "smoke", "OUT_DIR": str(out)},
+    result = runner.run_notebook(nb, tmp_path / "executed.ipynb", {"PROFILE": "smoke", "OUT_DIR": str(out)},
                                    progress=False, cwd=tmp_path)
     assert result.ok, result.failure
     assert (out / "figures" / GALLERY_PROBE).is_file()

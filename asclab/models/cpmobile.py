@@ -19,7 +19,7 @@ input, computes in float and requantizes its output (its own ``DeQuantStub``/``Q
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -67,9 +67,10 @@ class GRN(nn.Module):
     For each channel take the L2 norm of its F x T map, divide by the mean of these norms over the channels,
     then ``x <- gamma * (x * n) + beta + x``. gamma and beta start at 0, so a fresh GRN is the identity.
 
-    Quantization: norms and divisions have no INT8 kernels, so GRN dequantizes its input, computes in float and
-    requantizes its output. In a float model both stubs are identities; after ``prepare_qat`` the output stub
-    fake-quantizes (and learns the output scale); after ``convert`` they become ``DeQuantize``/``Quantize``.
+    Quantization: norms and divisions have no INT8 kernels, so GRN dequantizes its input, computes in float
+    and requantizes its output. In a float model both stubs are identities; after ``prepare_qat`` the output
+    stub fake-quantizes (and learns the output scale); after ``convert`` they become
+    ``DeQuantize``/``Quantize``.
     """
 
     def __init__(self, eps: float = 1e-6):
@@ -100,7 +101,8 @@ class CPMobileBlock(nn.Module):
         super().__init__()
         stride = (stride, stride) if isinstance(stride, int) else tuple(stride)
         expanded = make_divisible(in_channels * expansion_rate, 8)
-        self.expand = conv_bn(in_channels, expanded, 1)                              # [B, C, F, T] -> [B, E, F, T]
+        # [B, C, F, T] -> [B, E, F, T]
+        self.expand = conv_bn(in_channels, expanded, 1)
         self.depthwise = conv_bn(expanded, expanded, 3, stride=stride, groups=expanded)  # -> [B, E, F/s, T/s]
         self.project = conv_bn(expanded, out_channels, 1, relu=False)                 # -> [B, C', F/s, T/s]
         if in_channels != out_channels:
@@ -132,8 +134,8 @@ class CPMobile(nn.Module):
     """CP-Mobile (cpjku_dcase23 ``cp_mobile_clean.py``), written from the description in
     ``shared/reference/architectures.md``.
 
-    With the defaults (32 / 2.3 / 3, blocks (3, 2, 1), GRN) it has 126,952 parameters and needs 28,893,268 MACs
-    for one ``[1, 1, 256, 64]`` input (torchinfo ``total_mult_adds``, the DCASE rule).
+    With the defaults (32 / 2.3 / 3, blocks (3, 2, 1), GRN) it has 126,952 parameters and needs 28,893,268
+    MACs for one ``[1, 1, 256, 64]`` input (torchinfo ``total_mult_adds``, the DCASE rule).
 
     Args:
         base_channels: width of the stem output and of stage s1's input.
@@ -157,10 +159,13 @@ class CPMobile(nn.Module):
         total_blocks = sum(n_blocks)
         unknown = sorted(set(strides) - {f"b{i + 1}" for i in range(total_blocks)})
         if unknown:
-            raise ValueError(f"strides name blocks {unknown} that do not exist: expected keys b1..b{total_blocks}")
+            raise ValueError(
+                f"strides name blocks {unknown} that do not exist: expected keys b1..b{total_blocks}"
+            )
         self.config = dict(base_channels=base_channels, channels_multiplier=channels_multiplier,
                            expansion_rate=expansion_rate, n_classes=n_classes, in_channels=in_channels,
-                           n_blocks=n_blocks, strides={k: tuple(v) for k, v in strides.items()}, use_grn=use_grn)
+                           n_blocks=n_blocks, strides={k: tuple(v) for k, v in strides.items()},
+                           use_grn=use_grn)
         self.channels_per_stage = [base_channels] + [
             make_divisible(base_channels * channels_multiplier ** stage, 8) for stage in range(len(n_blocks))
         ]
@@ -179,7 +184,8 @@ class CPMobile(nn.Module):
                 block_id += 1
                 name = f"b{block_id}"
                 stage.add_module(name, CPMobileBlock(width_in, width_out, expansion_rate,
-                                                     stride=tuple(strides.get(name, (1, 1))), use_grn=use_grn))
+                                                     stride=tuple(strides.get(name, (1, 1))),
+                                                     use_grn=use_grn))
                 width_in = width_out
             self.stages.add_module(f"s{stage_id + 1}", stage)
         self.embedding_dim = self.channels_per_stage[-1]
@@ -219,9 +225,9 @@ class CPMobile(nn.Module):
         """Fuse every conv-BN(-ReLU) triple in place, before quantization.
 
         In eval mode this uses ``fuse_modules``: BN is folded into the conv (a ``Conv2d`` with bias, or a
-        ``ConvReLU2d``), the outputs stay equal, and ``prepare_qat`` later swaps in QAT convs. In train mode it
-        uses ``fuse_modules_qat``: ``ConvBn2d``/``ConvBnReLU2d`` modules that keep BN statistics updating during
-        QAT. The fused modules' slots in each ``Sequential`` become ``Identity``.
+        ``ConvReLU2d``), the outputs stay equal, and ``prepare_qat`` later swaps in QAT convs. In train mode
+        it uses ``fuse_modules_qat``: ``ConvBn2d``/``ConvBnReLU2d`` modules that keep BN statistics updating
+        during QAT. The fused modules' slots in each ``Sequential`` become ``Identity``.
         """
         qat = self.training
         fuse = fuse_modules_qat if qat else fuse_modules

@@ -5,7 +5,8 @@ A DyMN is a MobileNetV3-Large whose 15 inverted-residual blocks are made input-d
 summarises its input into a small context (``ContextGen``), and that context drives three dynamic parts:
 
 - ``DynamicConv``: every conv is a softmax-weighted mix of K kernels (paper Eq. 6), one mix per sample;
-- ``DyReLU``: the activation after the depthwise conv is ``max(a1·x + b1, a2·x + b2)`` per channel (variant B);
+- ``DyReLU``: the activation after the depthwise conv is ``max(a1·x + b1, a2·x + b2)`` per channel
+  (variant B);
 - ``CoordAtt``: the block's feature map is rescaled by a frequency map and a time map.
 
 The module and parameter names follow EfficientAT, so its released AudioSet checkpoints (``dymn04_as``,
@@ -27,9 +28,9 @@ Looking inside (notebook 03)::
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -94,7 +95,8 @@ BLOCK_SETTINGS: tuple[tuple[int, int, int, int, str, int], ...] = (
 
 
 def block_configs(width_mult: float = 1.0) -> list[BlockConfig]:
-    """The 15 blocks of a DyMN at ``width_mult``: every channel count is ``make_divisible(c · width_mult)``."""
+    """The 15 blocks of a DyMN at ``width_mult``: every channel count is
+    ``make_divisible(c · width_mult)``."""
     if width_mult <= 0:
         raise ValueError(f"width_mult must be positive, got {width_mult}")
 
@@ -109,7 +111,8 @@ def temperature_schedule(epoch: float, T_max: float = 30.0, T_min: float = 1.0,
     """Dy-Conv softmax temperature for training from scratch (EfficientAT's ``update_params``).
 
     A steep line from ``T_max`` (slope ``T0_slope`` per epoch), then a shallow one (slope ``T1_slope``),
-    never below ``T_min``: ``max(T_max − T0_slope·epoch, 1 + T1_slope·(T_max−1)/T0_slope − T1_slope·epoch, T_min)``.
+    never below ``T_min``:
+    ``max(T_max − T0_slope·epoch, 1 + T1_slope·(T_max−1)/T0_slope − T1_slope·epoch, T_min)``.
     A model fine-tuned from a pre-trained checkpoint does not use this: its temperature stays at 1.0.
     """
     t0 = T_max - T0_slope * epoch
@@ -193,8 +196,10 @@ class DynamicConv(nn.Module):
         return out.view(b, self.out_channels, out.shape[-2], out.shape[-1])
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, groups={self.groups}, k={self.k}, temperature={self.temperature:g}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding}, groups={self.groups}, k={self.k}, temperature={self.temperature:g}"
+        )
 
 
 class DyReLU(nn.Module):
@@ -257,11 +262,13 @@ class CoordAtt(nn.Module):
 class ContextGen(nn.Module):
     """The block's context, computed from the block *input* (before expansion).
 
-    1. Average over time -> one vector per frequency band ``[B, C_in, F, 1]``; over frequency -> one per frame.
+    1. Average over time -> one vector per frequency band ``[B, C_in, F, 1]``; over frequency -> one per
+       frame.
     2. Both sequences, concatenated, go through a shared 1×1 conv ``C_in -> H`` + BN + Hardswish.
     3. ``h`` ``[B, H]``: the mean over all F+T positions; it drives Dy-Conv and Dy-ReLU.
-    4. ``g_freq`` ``[B, C_exp, F', 1]`` and ``g_time`` ``[B, C_exp, 1, T']``: separate 1×1 convs ``H -> C_exp``,
-       after an average pool along their own axis in stride-2 blocks (so they match the strided map).
+    4. ``g_freq`` ``[B, C_exp, F', 1]`` and ``g_time`` ``[B, C_exp, 1, T']``: separate 1×1 convs
+       ``H -> C_exp``, after an average pool along their own axis in stride-2 blocks (so they match the
+       strided map).
     """
 
     def __init__(self, in_channels: int, context_dim: int, exp_channels: int, stride: int = 1):
@@ -334,7 +341,8 @@ class DynamicBlock(nn.Module):
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, g_freq, g_time = self.context_gen(x)  # h [B, H]; g_freq [B, C_exp, F', 1]; g_time [B, C_exp, 1, T']
+        # h [B, H]; g_freq [B, C_exp, F', 1]; g_time [B, C_exp, 1, T']
+        h, g_freq, g_time = self.context_gen(x)
         out = x
         if self.exp_conv is not None:
             out = self.exp_act(self.exp_norm(self.exp_conv(out, h)))  # [B, C_in, F, T] -> [B, C_exp, F, T]
@@ -417,7 +425,8 @@ class DyMN(nn.Module):
 
     # ---- head ----------------------------------------------------------------------------------------
     def replace_classifier(self, num_classes: int) -> nn.Linear:
-        """Swap the output layer (``classifier.5``) for a freshly initialised ``Linear(hidden, num_classes)``."""
+        """Swap the output layer (``classifier.5``) for a freshly initialised
+        ``Linear(hidden, num_classes)``."""
         old = self.classifier[5]
         new = nn.Linear(old.in_features, num_classes)
         nn.init.normal_(new.weight, 0.0, 0.01)
@@ -449,7 +458,8 @@ class DyMN(nn.Module):
 
     def update_temperature(self, epoch: float, T_max: float = 30.0, T_min: float = 1.0,
                            T0_slope: float = 1.0, T1_slope: float = 0.02) -> float:
-        """Set the temperature to ``temperature_schedule(epoch, ...)`` (training from scratch) and return it."""
+        """Set the temperature to ``temperature_schedule(epoch, ...)`` (training from scratch) and return
+        it."""
         t = temperature_schedule(epoch, T_max=T_max, T_min=T_min, T0_slope=T0_slope, T1_slope=T1_slope)
         self.set_temperature(t)
         return t
@@ -465,7 +475,8 @@ class DyMN(nn.Module):
         - ``"dyconv_attention"``: ``{"exp_conv"|"depth_conv"|"proj_conv": [B, K]}`` softmax weights
           (block 0 has no ``exp_conv``);
         - ``"dyrelu"``: ``{"a1", "b1", "a2", "b2"}``, each ``[B, C_exp]`` (``a{m}``/``b{m}`` for M pieces);
-        - ``"coord_att"``: ``{"freq": [B, C_exp, F'], "time": [B, C_exp, T']}`` = sigmoid(g_freq), sigmoid(g_time);
+        - ``"coord_att"``: ``{"freq": [B, C_exp, F'], "time": [B, C_exp, T']}`` = sigmoid(g_freq),
+          sigmoid(g_time);
         - ``"context"``: ``[B, H]`` the context vector ``h``.
         """
         rec: dict[str, dict] = {}
@@ -476,7 +487,8 @@ class DyMN(nn.Module):
             for name, conv in block.dynamic_convs().items():
                 conv._record_into = (entry["dyconv_attention"], name)
                 hooked.append(conv)
-            for module, key in ((block.depth_act, "dyrelu"), (block.ca, "coord_att"), (block.context_gen, "context")):
+            for module, key in ((block.depth_act, "dyrelu"), (block.ca, "coord_att"),
+                                (block.context_gen, "context")):
                 module._record_into = (entry, key)
                 hooked.append(module)
         try:

@@ -4,8 +4,8 @@ Two ways to teach a model the grouping, as in the paper:
 
 * **one branch (OB)**: keep one 10-way head; the coarse probabilities are the sums of the fine softmax
   probabilities within each group, and a second loss term asks them to predict the group.
-* **two branches (TB)**: a shared trunk with two heads, a fine one (10) and a coarse one (3), each with its own
-  cross-entropy (:class:`TwoBranch`).
+* **two branches (TB)**: a shared trunk with two heads, a fine one (10) and a coarse one (3), each with its
+  own cross-entropy (:class:`TwoBranch`).
 
 Coarse targets always come from fine ones through ``asclab.data.FINE_TO_COARSE``.
 """
@@ -69,8 +69,10 @@ def ob_loss(fine_logits: torch.Tensor, y_fine: torch.Tensor, y_coarse: torch.Ten
 
 
 def tb_loss(output: tuple[torch.Tensor, torch.Tensor], y_fine: torch.Tensor,
-            y_coarse: torch.Tensor | None = None, weight: float = 1.0, reduction: str = "mean") -> torch.Tensor:
-    """Two-branch loss: ``CE(fine, y_fine) + weight * CE(coarse, y_coarse)`` for ``output = (fine, coarse)``."""
+            y_coarse: torch.Tensor | None = None, weight: float = 1.0,
+            reduction: str = "mean") -> torch.Tensor:
+    """Two-branch loss: ``CE(fine, y_fine) + weight * CE(coarse, y_coarse)`` for
+    ``output = (fine, coarse)``."""
     fine_part, coarse_part = _tb_parts(output, y_fine, y_coarse, reduction)
     return fine_part + weight * coarse_part
 
@@ -84,8 +86,10 @@ def _ob_parts(fine: torch.Tensor, y_fine, y_coarse, reduction):
 
 def _tb_parts(output, y_fine, y_coarse, reduction):
     if not isinstance(output, (tuple, list)) or len(output) != 2:
-        raise ValueError("the two-branch loss expects the output (fine [B,10], coarse [B,3]) of a TwoBranch "
-                         f"model, got {type(output).__name__}: wrap the backbone in TwoBranch or use mode 'ob'")
+        raise ValueError(
+            "the two-branch loss expects the output (fine [B,10], coarse [B,3]) of a TwoBranch "
+            f"model, got {type(output).__name__}: wrap the backbone in TwoBranch or use mode 'ob'"
+        )
     fine, coarse = output
     y_coarse = coarse_targets(y_fine) if y_coarse is None else y_coarse
     return (F.cross_entropy(fine, y_fine, reduction=reduction),
@@ -93,7 +97,8 @@ def _tb_parts(output, y_fine, y_coarse, reduction):
 
 
 def _per_sample_parts(output: Output, y: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample ``(fine, coarse)`` loss terms ``[B]`` for fine targets ``y``; coarse is 0 for mode 'none'."""
+    """Per-sample ``(fine, coarse)`` loss terms ``[B]`` for fine targets ``y``; coarse is 0 for mode
+    'none'."""
     if mode == "none":
         fine = F.cross_entropy(fine_logits(output), y, reduction="none")
         return fine, torch.zeros_like(fine)
@@ -144,8 +149,10 @@ class TwoBranch(nn.Module):
     def __init__(self, backbone: nn.Module, n_coarse: int = len(COARSE), hidden: int | None = None):
         super().__init__()
         if not hasattr(backbone, "forward_with_embedding") or not hasattr(backbone, "embedding_dim"):
-            raise ValueError(f"{type(backbone).__name__} has no forward_with_embedding/embedding_dim: TwoBranch "
-                             "needs a backbone that follows the asclab model contract (CPMobile, DyMN)")
+            raise ValueError(
+                f"{type(backbone).__name__} has no forward_with_embedding/embedding_dim: TwoBranch "
+                "needs a backbone that follows the asclab model contract (CPMobile, DyMN)"
+            )
         self.backbone = backbone
         self.embedding_dim = backbone.embedding_dim
         d = self.embedding_dim

@@ -3,7 +3,8 @@ from torch import nn
 
 
 def init_mobilenet_weights(model: nn.Module) -> None:
-    """Convs: kaiming-normal (fan_out), zero bias; BatchNorm: weight 1, bias 0; Linear: N(0, 0.01), zero bias."""
+    """Convs: kaiming-normal (fan_out), zero bias; BatchNorm: weight 1, bias 0; Linear: N(0, 0.01), zero
+    bias."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out")

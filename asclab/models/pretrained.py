@@ -84,11 +84,14 @@ def weights_dir(default: str | os.PathLike | None = None) -> Path:
 
 def _check_name(name: str) -> None:
     if name not in NAME_TO_WIDTH:
-        raise ValueError(f"unknown pre-trained DyMN {name!r}; known names: {', '.join(sorted(NAME_TO_WIDTH))}")
+        raise ValueError(
+            f"unknown pre-trained DyMN {name!r}; known names: {', '.join(sorted(NAME_TO_WIDTH))}"
+        )
 
 
 def _shipped_path(name: str, weights_dir: str | os.PathLike | None = None) -> Path:
-    """A shipped checkpoint's file: in ``weights_dir`` when one is there (a remade one), else in the package."""
+    """A shipped checkpoint's file: in ``weights_dir`` when one is there (a remade one), else in the
+    package."""
     if weights_dir is not None and (Path(weights_dir).expanduser() / f"{name}.pt").is_file():
         return Path(weights_dir).expanduser() / f"{name}.pt"
     return SHIPPED_DIR / f"{name}.pt"
@@ -97,12 +100,16 @@ def _shipped_path(name: str, weights_dir: str | os.PathLike | None = None) -> Pa
 def model_card(name: str, weights_dir: str | os.PathLike | None = None) -> dict:
     """The model card of a shipped checkpoint (recipe, corpus, steps, time, held-out mAP, sha256)."""
     if name not in SHIPPED:
-        raise ValueError(f"{name!r} is not a checkpoint shipped with asclab ({', '.join(SHIPPED)}); EfficientAT's "
-                         "checkpoints have no asclab model card")
+        raise ValueError(
+            f"{name!r} is not a checkpoint shipped with asclab ({', '.join(SHIPPED)}); EfficientAT's "
+            "checkpoints have no asclab model card"
+        )
     path = _shipped_path(name, weights_dir).with_suffix(".json")
     if not path.is_file():
-        raise FileNotFoundError(f"the model card {path} is missing: reinstall asclab, or remake the checkpoint "
-                                "with the command in the README (Pre-trained weights)")
+        raise FileNotFoundError(
+            f"the model card {path} is missing: reinstall asclab, or remake the checkpoint "
+            "with the command in the README (Pre-trained weights)"
+        )
     return read_json(path)
 
 
@@ -120,7 +127,8 @@ def weight_url(name: str) -> str:
 
 
 def expected_path(name: str, weights_dir: str | os.PathLike | None = None) -> Path:
-    """Where ``from_pretrained(name)`` looks for the file (EfficientAT's file name inside the weights folder)."""
+    """Where ``from_pretrained(name)`` looks for the file (EfficientAT's file name inside the weights
+    folder)."""
     _check_name(name)
     if name in SHIPPED:
         return _shipped_path(name, weights_dir)
@@ -143,8 +151,10 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
                 obj = inner
                 break
     if not (isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values())):
-        raise ValueError(f"{path} is not a DyMN state dict (expected a mapping of parameter names to tensors, "
-                         f"got {type(obj).__name__}); re-download it with `asclab weights fetch`")
+        raise ValueError(
+            f"{path} is not a DyMN state dict (expected a mapping of parameter names to tensors, "
+            f"got {type(obj).__name__}); re-download it with `asclab weights fetch`"
+        )
     state = dict(obj)
     if all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
@@ -162,7 +172,9 @@ def _guess_width(state: Mapping[str, torch.Tensor]) -> str:
             return f"the file looks like width {w} (the {name} layout)"
     widths = [w / 10 for w in range(1, 41) if 6 * make_divisible(16 * w, 8) == channels]
     if widths:
-        return f"the file looks like width {widths[0]:g}" + (f" (or {widths[-1]:g})" if len(widths) > 1 else "")
+        return f"the file looks like width {widths[0]:g}" + (
+            f" (or {widths[-1]:g})" if len(widths) > 1 else ""
+        )
     return f"its final conv has {channels} channels, which fits no DyMN width"
 
 
@@ -184,8 +196,8 @@ def _load_dymn(name: str, path: Path, num_classes: int) -> DyMN:
     for key, value in state.items():  # shapes first: a file of another width is the likely mistake
         if key in expected and value.shape != expected[key].shape:
             raise ValueError(
-                f"{path} does not fit {name} (width {width}): {key} has shape {tuple(value.shape)} in the file "
-                f"but {tuple(expected[key].shape)} in the model; {_guess_width(state)}. "
+                f"{path} does not fit {name} (width {width}): {key} has shape {tuple(value.shape)} "
+                f"in the file but {tuple(expected[key].shape)} in the model; {_guess_width(state)}. "
                 f"Put the right file at {path}, or use the name that matches the file.")
     missing = [k for k in expected if k not in state and (keep_head or k not in _HEAD_KEYS)]
     unexpected = [k for k in state if k not in expected]
@@ -207,9 +219,12 @@ def _check_sha256(name: str, path: Path) -> None:
     expected = model_card(name, path.parent)["sha256"]
     actual = hashlib.sha256(path.read_bytes()).hexdigest()
     if actual != expected:
-        raise ValueError(f"{path} does not match its model card {path.with_suffix('.json').name} (sha256 {actual[:12]}... "
-                         f"instead of {expected[:12]}...): the file is damaged or was replaced; reinstall asclab "
-                         "or remake it with `asclab pretrain` (README: Pre-trained weights)")
+        raise ValueError(
+            f"{path} does not match its model card {path.with_suffix('.json').name} "
+            f"(sha256 {actual[:12]}... "
+            f"instead of {expected[:12]}...): the file is damaged or was replaced; reinstall asclab "
+            "or remake it with `asclab pretrain` (README: Pre-trained weights)"
+        )
 
 
 def from_pretrained(name: str, num_classes: int, weights_dir: str | os.PathLike | None = None) -> DyMN:
@@ -269,7 +284,9 @@ def fetch(name: str, weights_dir: str | os.PathLike | None = None, url: str | No
                     f"at {dest}") from e
             except (urllib.error.URLError, OSError) as e:  # includes timeouts and DNS failures
                 reason = getattr(e, "reason", e)
-                raise ConnectionError(f"no network: download {url} by hand and put it at {dest} ({reason})") from e
+                raise ConnectionError(
+                    f"no network: download {url} by hand and put it at {dest} ({reason})"
+                ) from e
             f.flush()
             os.fsync(f.fileno())
         try:

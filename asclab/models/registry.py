@@ -55,7 +55,8 @@ TEACHERS: dict[str, TeacherConfig] = {
 SYSTEMS: dict[str, SystemConfig] = {
     s.name: s for s in (
         SystemConfig("system1", ("model1", "model2"), "none", "CP-Mobile taught by Models 1-2"),
-        SystemConfig("system2", ("model3", "model4"), "ob", "CP-Mobile with one-branch HL, taught by Models 3-4"),
+        SystemConfig("system2", ("model3", "model4"), "ob",
+                     "CP-Mobile with one-branch HL, taught by Models 3-4"),
         SystemConfig("system3", ("model1", "model2", "model3", "model4", "model5", "model6"), "none",
                      "CP-Mobile taught by all six teachers"),
     )
@@ -105,10 +106,11 @@ def teacher_width(name: str, profile=None) -> float:
 def build_teacher(name: str, profile=None, num_classes: int = 10, weights_dir=None, pretrained: bool = True):
     """A teacher module and the checkpoint it starts from.
 
-    Returns ``(model, pretrained_from)``. ``pretrained_from`` names the checkpoint: EfficientAT's AudioSet file
-    when it is in the weights folder (the paper's route), else asclab's shipped checkpoint for this width
-    (pre-trained on the synthetic event corpus), else None: then the DyMN starts from random initialisation
-    and trains with the Dy-Conv temperature schedule. ``pretrained=False`` always starts from scratch.
+    Returns ``(model, pretrained_from)``. ``pretrained_from`` names the checkpoint: EfficientAT's AudioSet
+    file when it is in the weights folder (the paper's route), else asclab's shipped checkpoint for this
+    width (pre-trained on the synthetic event corpus), else None: then the DyMN starts from random
+    initialisation and trains with the Dy-Conv temperature schedule. ``pretrained=False`` always starts from
+    scratch.
     """
     from asclab.models import pretrained as weights
     from asclab.models.dymn import DyMN
@@ -148,7 +150,8 @@ def build_student(name: str = "cpmobile", num_classes: int = 10) -> nn.Module:
 
 
 def build(name: str, profile=None, num_classes: int = 10) -> nn.Module:
-    """Any named configuration as a module: a teacher (no pre-trained weights), a system's student, or the baseline."""
+    """Any named configuration as a module: a teacher (no pre-trained weights), a system's student, or the
+    baseline."""
     if name in TEACHERS:
         return build_teacher(name, profile, num_classes, pretrained=False)[0]
     return build_student(name, num_classes)
