@@ -153,6 +153,17 @@ def plot_waveform(ax, wav, sr: int, title: str | None = None):
     return line
 
 
+def _label_matrix(ax, xlabel: str, ylabel: str, title: str | None):
+    """Axis names, slanted column labels and the title of a square matrix plot; returns ``ax``."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor")
+    plt.setp(ax.get_yticklabels(), rotation=0)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
 def plot_confusion(ax, cm, labels: Sequence[str], title: str | None = None, normalize: bool = True,
                    colorbar: bool = True):
     """A confusion matrix (rows: true class, columns: predicted), every cell annotated.
@@ -170,13 +181,7 @@ def plot_confusion(ax, cm, labels: Sequence[str], title: str | None = None, norm
                 cbar_kws={"label": cbar_label, "shrink": 0.8, "pad": 0.02}, vmin=0,
                 vmax=1 if normalize else None, square=True, linewidths=0.5,
                 annot_kws={"size": 7}, xticklabels=labels, yticklabels=labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor")
-    plt.setp(ax.get_yticklabels(), rotation=0)
-    if title:
-        ax.set_title(title)
-    return ax
+    return _label_matrix(ax, "predicted", "true", title)
 
 
 def plot_bars(ax, values: Mapping[str, float], title: str | None = None, ylabel: str | None = None,
@@ -337,13 +342,7 @@ def plot_agreement(ax, agree, names: Sequence[str], title: str | None = None):
     sns.heatmap(agree, ax=ax, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, square=True,
                 linewidths=0.5, annot_kws={"size": 8}, xticklabels=list(names), yticklabels=list(names),
                 cbar_kws={"label": "agreement (fraction of test clips)", "shrink": 0.8})
-    ax.set_xlabel("teacher")
-    ax.set_ylabel("teacher")
-    plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor")
-    plt.setp(ax.get_yticklabels(), rotation=0)
-    if title:
-        ax.set_title(title)
-    return ax
+    return _label_matrix(ax, "teacher", "teacher", title)
 
 
 def plot_histograms(ax, samples: Mapping[str, object], title: str | None = None, xlabel: str = "value",

@@ -132,6 +132,20 @@ def _epoch(model, x, y, norm, optimizer, scheduler, gen, cfg, device, bar) -> fl
     return float(np.mean(losses))
 
 
+def _resume(ckpt: Path, cfg: PretrainConfig, model, optimizer, scheduler, gen) -> tuple[list, int, float]:
+    """Restore an interrupted run from its last epoch; returns (history, epochs done, seconds spent)."""
+    state = storage.load_checkpoint(ckpt)
+    if state.get("format") != CHECKPOINT_FORMAT or state.get("config") != dataclasses.asdict(cfg):
+        raise ValueError(f"{ckpt} belongs to another pre-training recipe: delete it, or use another out_dir")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    gen.set_state(state["generator"])
+    if "torch_rng" in state:
+        torch.set_rng_state(state["torch_rng"])
+    return state["history"], state["epoch"], state["seconds"]
+
+
 def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, progress: bool | None = None,
              device: str = "auto", command: str = "") -> dict:
     """Pre-train (or resume) a DyMN on the event corpus; write ``<name>.pt`` and ``<name>.json``; return
@@ -157,18 +171,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, progress: bool | N
     history, start_epoch, seconds_before = [], 0, 0.0
     ckpt = out_dir / f"{cfg.name()}.checkpoint.pt"
     if ckpt.is_file():
-        state = storage.load_checkpoint(ckpt)
-        if state.get("format") != CHECKPOINT_FORMAT or state.get("config") != dataclasses.asdict(cfg):
-            raise ValueError(
-                f"{ckpt} belongs to another pre-training recipe: delete it, or use another out_dir"
-            )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        gen.set_state(state["generator"])
-        if "torch_rng" in state:
-            torch.set_rng_state(state["torch_rng"])
-        history, start_epoch, seconds_before = state["history"], state["epoch"], state["seconds"]
+        history, start_epoch, seconds_before = _resume(ckpt, cfg, model, optimizer, scheduler, gen)
     bar = None
     if progress_enabled(progress):
         from tqdm.auto import tqdm

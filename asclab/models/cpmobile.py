@@ -26,7 +26,7 @@ from torch import nn
 from torch.ao.nn.quantized import FloatFunctional
 from torch.ao.quantization import DeQuantStub, QuantStub, fuse_modules, fuse_modules_qat
 
-from asclab.models.init import init_mobilenet_weights
+from asclab.models.init import init_mobilenet_weights, make_divisible
 
 Stride = tuple[int, int]
 
@@ -34,15 +34,6 @@ Stride = tuple[int, int]
 CP_MOBILE_STRIDES: dict[str, Stride] = {"b2": (2, 2), "b4": (2, 1)}
 # CPJKU/dcase2024_task1_baseline models/baseline.py defaults
 BASELINE_STRIDES: dict[str, Stride] = {"b2": (1, 1), "b3": (1, 2), "b4": (2, 1)}
-
-
-def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
-    """Round ``value`` to the nearest multiple of ``divisor`` (MobileNet rule), never losing more than 10%."""
-    min_value = divisor if min_value is None else min_value
-    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return rounded
 
 
 def conv_bn(in_channels: int, out_channels: int, kernel_size: int = 1, stride: Stride | int = 1,

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from asclab.models.init import init_mobilenet_weights
+from asclab.models.init import init_mobilenet_weights, make_divisible
 
 __all__ = [
     "make_divisible",
@@ -51,16 +51,6 @@ __all__ = [
     "DynamicBlock",
     "DyMN",
 ]
-
-
-def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
-    """Round ``v`` to the nearest multiple of ``divisor`` (at least ``min_value``, default ``divisor``),
-    going one step up if rounding lost more than 10% (the MobileNet channel rule)."""
-    min_value = divisor if min_value is None else min_value
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:
-        new_v += divisor
-    return new_v
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The weight initialisation that EfficientAT's MobileNets and CP-Mobile share."""
+"""What EfficientAT's MobileNets and CP-Mobile share: the channel rounding rule and the weight init."""
 from torch import nn
 
 
@@ -16,3 +16,13 @@ def init_mobilenet_weights(model: nn.Module) -> None:
         elif isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, 0.0, 0.01)
             nn.init.zeros_(m.bias)
+
+
+def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round ``v`` to the nearest multiple of ``divisor`` (at least ``min_value``, default ``divisor``),
+    going one step up if rounding lost more than 10% (the MobileNet channel rule)."""
+    min_value = divisor if min_value is None else min_value
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
