@@ -37,9 +37,12 @@ def _profile_choices() -> list[str]:
 # --- asclab run -----------------------------------------------------------------------------------------
 def cmd_run(args) -> int:
     runner = _import("asclab.course.runner")
+    overrides = runner.parse_overrides(args.param)
+    if args.cluster:
+        _train_on_cluster(args, overrides)
     summary = runner.run_notebooks(
         profile=args.profile,
-        overrides=runner.parse_overrides(args.param),
+        overrides=overrides,
         notebooks=args.notebooks,
         out_dir=args.out,
         nb_dir=args.notebook_dir,
@@ -47,6 +50,73 @@ def cmd_run(args) -> int:
         progress=not args.no_progress,
     )
     return 0 if summary.ok else EXIT_FAILED
+
+
+def _train_on_cluster(args, overrides: dict) -> None:
+    """``asclab run --cluster``: train the notebooks' runs on the Dask cluster first; they then load them."""
+    scale = _import("asclab.scale")
+    jobs = scale.plan_runs(args.profile, args.notebooks)
+    print(f"asclab run: training {len(jobs)} run(s) on the Dask cluster at {args.cluster}", flush=True)
+    rows = scale.train_runs(args.profile, jobs, args.cluster, data_dir=overrides.get("DATA_DIR"),
+                            seed=overrides.get("SEED", 0), weights_dir=overrides.get("WEIGHTS_DIR"),
+                            resources={"GPU": 1} if args.gpu_per_run else None,
+                            progress=not args.no_progress)
+    print(format_table(("run", "status", "macro acc", "seconds"),
+                       [(r["run"], r["status"], f"{r['macro_acc']:.3f}" if "macro_acc" in r else "-",
+                         f"{r['seconds']:.0f}" if "seconds" in r else "-") for r in rows]), flush=True)
+    failed = [r["run"] for r in rows if r["status"] != "ok"]
+    if failed:
+        print(f"asclab run: {len(failed)} run(s) failed on the cluster; the notebooks train them here",
+              file=sys.stderr)
+
+
+# --- asclab train-run -----------------------------------------------------------------------------------
+def cmd_train_run(args) -> int:
+    ddp = _import("asclab.ddp")
+    scale = _import("asclab.scale")
+    if args.device == "cpu":                  # Workspace runs train on "auto": hide the GPUs
+        import os
+
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    job = scale.RunJob(args.kind, args.name, args.split)
+    ddp.init_from_env(args.device)
+    try:
+        row = scale.train_one(args.profile, job, args.data_dir, args.seed, args.weights_dir)
+        if ddp.is_main():
+            print(f"{row['run']} ({args.profile} profile, {ddp.world_size()} process(es)): macro accuracy "
+                  f"{row['macro_acc']:.3f}, final train loss {row['train_loss']:.4f} -> {row['out_dir']}")
+    finally:
+        ddp.shutdown()
+    return 0
+
+
+# --- asclab reproduce -----------------------------------------------------------------------------------
+def cmd_reproduce(args) -> int:
+    """Train the reproduction for every seed (resumable), then execute notebook 07 and render its page."""
+    reproduce = _import("asclab.reproduce")
+    environment, figures = _import("asclab.course.environment"), _import("asclab.course.figures")
+    runner, notebooks = _import("asclab.course.runner"), _import("asclab.course.notebooks")
+    storage = _import("asclab.storage")
+    out = Path(args.out or f"runs/reproduction-{args.profile}").resolve()
+    seeds = sorted(set(args.seeds), key=args.seeds.index)
+    command = f"asclab reproduce --profile {args.profile} --seeds {' '.join(map(str, seeds))}"
+    with environment.headless_threads():
+        if not args.no_train:
+            timings = reproduce.train_all(args.profile, seeds, args.data_dir, progress=not args.no_progress)
+            storage.write_json(out / "timings.json", {**timings, "command": command,
+                                                      "machine": reproduce.machine()})
+        page = notebooks.select_notebooks(notebooks.list_notebooks(), ["07"])[0]
+        parameters = {"PROFILE": args.profile, "SEED": seeds[0], "SEEDS": seeds, "DATA_DIR": args.data_dir,
+                      "OUT_DIR": str(out), "INTERACTIVE": False}
+        with figures.figures_to(out / "figures"):
+            result = runner.run_notebook(page, out / page.name, parameters, progress=not args.no_progress,
+                                         cell_timeout=args.timeout, cwd=notebooks.repo_root())
+    if not result.ok:
+        print(f"asclab reproduce: {page.name} failed: {result.failure_text()} (open {result.output})")
+        return EXIT_FAILED
+    paths = reproduce.render_page(out / page.name, out)
+    print(f"page: {paths['markdown']} and {paths['html']}; figures: {out / 'figures'}")
+    return 0
 
 
 # --- asclab data ----------------------------------------------------------------------------------------
@@ -172,6 +242,8 @@ def cmd_grade(args) -> int:
         options["timeout"] = args.timeout
     if args.out:
         options["out_dir"] = Path(args.out)
+    options["jobs"] = args.jobs               # None: one per core
+    options["cluster"] = args.cluster
     report = grading.grade(Path(args.submissions), **options)
     return 0 if report.ok else EXIT_FAILED
 
@@ -270,6 +342,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
 def _param(text: str) -> str:
     if "=" not in text or not text.partition("=")[0].strip().isidentifier():
         raise argparse.ArgumentTypeError(f"expected key=value with a Python name as key, got {text!r}")
@@ -344,7 +426,8 @@ def _add_model_parsers(sub, debug, profiles: list[str]) -> None:
 def _add_run_parser(sub, debug, profiles: list[str]) -> None:
     p = sub.add_parser("run", parents=[debug], help="run the notebooks headless with papermill",
                        description="Execute the notebooks in order; results go to runs/<profile>-<time>/.")
-    p.add_argument("--profile", default="demo", choices=profiles, help="smoke | demo | paper (default demo)")
+    p.add_argument("--profile", default="demo", choices=profiles,
+                   help="smoke | demo | full | paper (default demo)")
     p.add_argument("-p", "--param", action="append", default=[], type=_param, metavar="KEY=VALUE",
                    help="inject a notebook parameter, e.g. -p SEED=1 -p DATA_DIR=/data/tau22 (repeatable)")
     p.add_argument("--notebooks", nargs="+", metavar="N", help="run only these, e.g. --notebooks 01 03")
@@ -354,7 +437,49 @@ def _add_run_parser(sub, debug, profiles: list[str]) -> None:
     p.add_argument("--notebook-dir", metavar="DIR",
                    help="run notebooks from here (default: the repository's notebooks/)")
     p.add_argument("--no-progress", action="store_true", help="no papermill progress bars")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="first train the notebooks' teachers and students on this Dask cluster, e.g. "
+                        "tcp://scheduler:8786; the notebooks then load them (README: Scaling out)")
+    p.add_argument("--gpu-per-run", action="store_true",
+                   help="with --cluster: each run holds one GPU (workers started with --resources GPU=1)")
     p.set_defaults(func=cmd_run)
+
+
+def _add_train_run_parser(sub, debug, profiles: list[str]) -> None:
+    kinds = list(_import("asclab.scale").KINDS)
+    p = sub.add_parser("train-run", parents=[debug], help="train one configured run (works under torchrun)",
+                       description="Train one run into the run cache, as a notebook would. Under "
+                                   "`torchrun --nproc_per_node N -m asclab train-run ...` the run is trained "
+                                   "by N processes with DistributedDataParallel (README: Scaling out).")
+    p.add_argument("--profile", default="demo", choices=profiles)
+    p.add_argument("--kind", required=True, choices=kinds,
+                   help="teacher, teacher-scratch, student (a system, distilled; cpmobile and baseline on "
+                        "labels) or student-labels")
+    p.add_argument("--name", required=True, help="a registry name: model1..model6, system1..system3, "
+                                                 "cpmobile, baseline")
+    p.add_argument("--split", required=True, type=int, help="training split in percent: 5, 10, 25, 50, 100")
+    p.add_argument("--seed", type=int, default=0, help="the notebooks' SEED (default 0)")
+    p.add_argument("--data-dir", metavar="DIR", help="the notebooks' DATA_DIR (default: the synthetic data)")
+    p.add_argument("--weights-dir", metavar="DIR", help="the notebooks' WEIGHTS_DIR")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="auto (CUDA when present; under torchrun GPU LOCAL_RANK), cpu or cuda")
+    p.set_defaults(func=cmd_train_run)
+
+
+def _add_reproduce_parser(sub, debug, profiles: list[str]) -> None:
+    p = sub.add_parser("reproduce", parents=[debug], help="test the paper's seven claims over several seeds",
+                       description="Train every teacher, student and INT8 model of the profile for each seed "
+                                   "(resumable: finished runs are loaded), then run notebook 07 and write "
+                                   "its page (Markdown and HTML) and figures to --out.")
+    p.add_argument("--profile", default="full", choices=profiles, help="default full")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], metavar="SEED", help="default 0 1 2")
+    p.add_argument("--out", metavar="DIR", help="the page's folder (default runs/reproduction-<profile>)")
+    p.add_argument("--data-dir", metavar="DIR", help="a TAU22 folder (default: the synthetic dataset)")
+    p.add_argument("--no-train", action="store_true",
+                   help="train nothing first: the page trains what the cache lacks (full, paper) or skips it")
+    p.add_argument("--timeout", type=_positive_float, metavar="S", help="seconds one page cell may run")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_reproduce)
 
 
 def _add_course_parsers(sub, debug, profiles: list[str]) -> None:
@@ -375,6 +500,11 @@ def _add_course_parsers(sub, debug, profiles: list[str]) -> None:
                         "(<student>_<notebook>.ipynb or <student>.ipynb, one notebook each, recognised by "
                         "its title), or auto (default: folders when a sub-folder holds a notebook, flat "
                         "otherwise)")
+    p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                   help="notebooks graded at once on this machine (default: one per core; 1: one by one)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="grade on a Dask cluster, one task per notebook, e.g. tcp://scheduler:8786 (README: "
+                        "Scaling out); its workers need asclab and the folders on a shared file system")
     p.set_defaults(func=cmd_grade)
 
     # asclab.course.bands holds only the band arithmetic (standard library): importing it keeps --help fast
@@ -413,6 +543,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     _add_run_parser(sub, debug, profiles)
+    _add_reproduce_parser(sub, debug, profiles)
+    _add_train_run_parser(sub, debug, profiles)
     _add_data_and_weights_parsers(sub, debug, profiles)
     _add_model_parsers(sub, debug, profiles)
     _add_course_parsers(sub, debug, profiles)

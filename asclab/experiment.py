@@ -22,6 +22,7 @@ import hashlib
 import inspect
 import json
 import math
+import os
 import sys
 import textwrap
 import types
@@ -32,11 +33,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asclab import data, profiles, quantize, storage
-from asclab.distill import make_kd_hook, state_digest
+from asclab import data, features, profiles, quantize, storage, synthetic
+from asclab.augment import AugmentConfig
+from asclab.distill import cached_teacher_logits, ensemble_logits, make_kd_hook, state_digest
 from asclab.evaluate import evaluate, predict
+from asclab.features import Normalizer
 from asclab.models import registry
 from asclab.runs import run_key, run_or_load
+from asclab.train import TrainConfig
 
 
 @dataclass
@@ -71,8 +75,6 @@ def configure_threads() -> int:
     Headless runs (``asclab run``, ``make workbook``) own the machine and set ``ASCLAB_THREADS`` to every core
     (``asclab.workbook.headless_threads``).
     """
-    import os
-
     n = os.environ.get("ASCLAB_THREADS")
     threads = int(n) if n else (1 if (os.cpu_count() or 1) <= 2 else torch.get_num_threads())
     torch.set_num_threads(max(1, threads))
@@ -91,7 +93,6 @@ def resolve_data_dir(profile: profiles.Profile, data_dir=None, seed: int = 0, pr
             f"the {profile.name!r} profile runs on the real TAU Urban Acoustic Scenes 2022 Mobile data: set "
             "DATA_DIR to the TAU-urban-acoustic-scenes-2022-mobile-development folder (see README: Real data)"
         )
-    from asclab import synthetic
 
     root = synthetic.default_root(profile, seed)   # a resized profile gets its own folder
     synthetic.synthesize(root, profile, seed, progress=progress)
@@ -295,8 +296,6 @@ class Workspace:
 
     @classmethod
     def open(cls, profile="demo", data_dir=None, seed: int = 0, progress: bool = False) -> Workspace:
-        from asclab import features
-
         profile = profiles.get(profile) if isinstance(profile, str) else profile
         configure_threads()
         root = resolve_data_dir(profile, data_dir, seed, progress)
@@ -327,8 +326,6 @@ class Workspace:
 
     def normalizer(self, split: int):
         """Per-mel-bin statistics fitted on the training split only, and saved beside its runs."""
-        from asclab.features import Normalizer
-
         if split not in self._normalizers:
             path = self.runs_dir / f"normalizer-split{split}.pt"
             if path.is_file():
@@ -340,10 +337,18 @@ class Workspace:
         return self._normalizers[split]
 
     # --- training --------------------------------------------------------------------------------------
-    def teacher_config(self, name: str, from_scratch: bool):
-        from asclab.augment import AugmentConfig
-        from asclab.train import TrainConfig
+    def init_seed(self, name: str, split: int) -> int:
+        """The seed of a run's initial weights: a function of (workspace seed, run name, split) only."""
+        return int(storage.content_key("init", self.seed, name, int(split))[:8], 16)
 
+    def build(self, name: str, split: int, make: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+        """``make()`` under torch's generator seeded with :meth:`init_seed`, restored afterwards: a run's
+        initial weights never depend on what the notebook ran before it (so its key decides them)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.init_seed(name, split))
+            return make()
+
+    def teacher_config(self, name: str, from_scratch: bool):
         p, t = self.profile, registry.teacher(name)
         return TrainConfig(
             epochs=p.teacher_epochs, lr=p.teacher_lr, batch_size=p.batch_size,
@@ -366,24 +371,20 @@ class Workspace:
     def train_teacher(self, name: str, split: int, weights_dir=None, pretrained: bool = True) -> Run:
         """Fine-tune a teacher of Table 1 on a split (from its pre-trained checkpoint, or from scratch with
         ``pretrained=False``), or load the finished run."""
-        model, source = registry.build_teacher(name, self.profile, weights_dir=weights_dir,
-                                               pretrained=pretrained)
+        model, source = self.build(name, split, lambda: registry.build_teacher(
+            name, self.profile, weights_dir=weights_dir, pretrained=pretrained))
         # the DyMN width is part of the model's architecture, which run_key records
         return self._run(name, split, model, self.teacher_config(name, from_scratch=source is None),
                          pretrained_from=source)
 
     def teacher_logits(self, name: str, split: int, which: str = "train") -> torch.Tensor:
         """A teacher's logits on the training split (for distillation) or the test set, cached on disk."""
-        from asclab.distill import cached_teacher_logits
-
         run = self.train_teacher(name, split)
         fs = self.train_set(split) if which == "train" else self.test_set
         return cached_teacher_logits(run.model, fs, self.normalizer(split), self.runs_dir / "logits",
                                      feature_key=self.data_key)
 
     def ensemble_logits(self, system: str, split: int, which: str = "train") -> torch.Tensor:
-        from asclab.distill import ensemble_logits
-
         # exactly the teachers that Table 2 names: one the profile has not trained yet is trained here
         teachers = registry.system(system).teachers
         return ensemble_logits([self.teacher_logits(t, split, which) for t in teachers])
@@ -395,9 +396,6 @@ class Workspace:
         return max(p.student_epochs, math.ceil(p.student_min_steps / steps_per_epoch))
 
     def student_config(self, hierarchy: str = "none", epochs=None, lr=None, label_weight: float = 1.0):
-        from asclab.augment import AugmentConfig
-        from asclab.train import TrainConfig
-
         p = self.profile
         return TrainConfig(
             epochs=epochs or p.student_epochs, lr=lr or p.student_lr, batch_size=p.batch_size,
@@ -425,7 +423,8 @@ class Workspace:
             # the student on labels alone is the same run whichever system it is compared with
             run_name = ("baseline" if name == "baseline" else
                         "cpmobile" if hierarchy == "none" else "cpmobile-ob")
-            model = registry.build_student("baseline" if name == "baseline" else "cpmobile")
+            model = self.build(run_name, split, lambda: registry.build_student(
+                "baseline" if name == "baseline" else "cpmobile"))
             return self._run(run_name, split, model, cfg, targets="labels")
         if name not in registry.SYSTEMS:
             raise ValueError("distillation needs a system (system1..system3) to name its teachers, "
@@ -434,7 +433,7 @@ class Workspace:
         cfg = self.student_config(hierarchy, epochs=self.student_epochs(split),
                                   label_weight=1.0 - p.kd_weight if label_weight is None else label_weight)
         key_extra["teachers"] = self._teacher_keys(name, split)
-        model = registry.build_student("cpmobile")
+        model = self.build(name, split, lambda: registry.build_student("cpmobile"))
         return self._run(name, split, model, cfg, extra_loss=kd_term, **key_extra)
 
     def _kd_term(self, system: str, split: int, kd: bool | Callable) -> tuple[Callable, dict]:
@@ -447,11 +446,7 @@ class Workspace:
         if not callable(kd):
             raise TypeError("kd must be True, False or a function kd(student_logits, batch_index, perm, lam) "
                             f"-> loss, got {kd!r}")
-        # Reading the ensemble builds the teachers, which draws from torch's global generator, and the
-        # student's initial weights are drawn next: the caller has read the ensemble already (kd=True reads
-        # it once here), so compare on a forked generator and the student starts as a kd=True one would.
-        with torch.random.fork_rng():
-            library = make_kd_hook(self.ensemble_logits(system, split), p.kd_temperature, p.kd_weight)
+        library = make_kd_hook(self.ensemble_logits(system, split), p.kd_temperature, p.kd_weight)
         caller = function_key(kd)
         if caller == function_key(library):
             return kd, library_key

@@ -386,3 +386,66 @@ def table(df_or_rows, digits: int = 3, index: str | None = None):
     if index is not None:
         df = df.set_index(index)
     return df.round(digits)
+
+
+def plot_accuracy_curves(ax, curves: Mapping[str, Mapping[int, tuple[float, float]]],
+                         title: str | None = None, paper: Mapping[str, Mapping[int, float]] | None = None,
+                         chance: float | None = None):
+    """Accuracy against training split, one line per configuration, with ± std over seeds as error bars.
+
+    ``curves[name][split] = (mean, std)`` in %; ``paper[name][split]`` (optional) draws the paper's numbers
+    as thin dashed lines in the same colour. The x axis is logarithmic: the splits are 5, 10, 25, 50, 100 %.
+    """
+    for i, (name, by_split) in enumerate(curves.items()):
+        splits = sorted(by_split)
+        color = f"C{i % 10}"
+        ax.errorbar(splits, [by_split[s][0] for s in splits], yerr=[by_split[s][1] for s in splits],
+                    marker="o", capsize=3, color=color, label=name)
+        theirs = (paper or {}).get(name) or {}
+        known = [s for s in sorted(theirs) if theirs[s] is not None]
+        if known:
+            ax.plot(known, [theirs[s] for s in known], linestyle="--", linewidth=0.8, color=color, alpha=0.7)
+    if chance is not None:
+        ax.axhline(float(chance), color="0.35", linestyle=":", linewidth=1.5, label="chance")
+    ax.set_xscale("log")
+    known = {s for name in curves for s, v in ((paper or {}).get(name) or {}).items() if v is not None}
+    ticks = sorted({s for by in curves.values() for s in by} | known)
+    ax.set_xticks(ticks, [f"{s}%" for s in ticks])
+    ax.minorticks_off()
+    ax.set(xlabel="training split", ylabel="macro accuracy (%)")
+    if title:
+        ax.set_title(title)
+    if curves:
+        ax.legend(fontsize=7, ncols=2)
+    return ax
+
+
+STATUS_COLORS = {"holds": "#55A868", "unclear": "#CCB974", "opposite": "#C44E52"}
+
+
+def plot_effects(ax, effects: Sequence[Mapping], title: str | None = None):
+    """One horizontal bar per effect (``label``, ``mean``, ``std``, ``status``, optional ``paper``), coloured
+    by status (holds / unclear / opposite), with ± std over seeds and the paper's effect as a black tick."""
+    labels = [e["label"] for e in effects]
+    ys = np.arange(len(effects))[::-1]
+    colors = [STATUS_COLORS.get(e["status"], "0.6") for e in effects]
+    means = [e["mean"] for e in effects]
+    ax.barh(ys, means, xerr=[e["std"] for e in effects], color=colors, edgecolor="black", linewidth=0.5,
+            capsize=2)
+    ax.scatter(means, ys, color=colors, edgecolor="black", s=18, zorder=4)   # a bar of width 0 stays visible
+    papers = [(y, e["paper"]) for y, e in zip(ys, effects, strict=True) if e.get("paper") is not None]
+    if papers:
+        ax.scatter([p for _, p in papers], [y for y, _ in papers], marker="|", s=120, color="black", zorder=3,
+                   label="paper, TAU22")
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(ys, labels, fontsize=7)
+    ax.set_xlabel("effect (points), mean ± std over seeds")
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor=c, edgecolor="black", label=s) for s, c in STATUS_COLORS.items()]
+    if papers:
+        handles.append(ax.collections[-1])
+    ax.legend(handles=handles, fontsize=7, loc="best")
+    if title:
+        ax.set_title(title)
+    return ax

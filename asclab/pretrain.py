@@ -31,6 +31,7 @@ from torch import nn
 from asclab import storage
 from asclab.augment import freq_mask, sample_beta
 from asclab.features import Normalizer
+from asclab.models import pretrained
 from asclab.models.dymn import DyMN
 from asclab.synth import events
 from asclab.train import lr_factor, progress_enabled, resolve_device
@@ -204,8 +205,6 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, progress: bool | N
 
 def resolve_init(name_or_path: str) -> Path:
     """A shipped checkpoint's name (``dymn02_synth``) or a path -> the .pt file to continue from."""
-    from asclab.models import pretrained
-
     if name_or_path in pretrained.SHIPPED:
         return pretrained.expected_path(name_or_path)
     path = Path(name_or_path).expanduser()

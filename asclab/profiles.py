@@ -1,4 +1,4 @@
-"""The three profiles (smoke, demo, paper): one code path, three budgets.
+"""The profiles (smoke, demo, full, paper): one code path, four budgets.
 
 A notebook picks one with its ``PROFILE`` parameter. Profiles change sizes, widths, epochs and which
 splits and teachers run; they never change which functions run.
@@ -50,21 +50,6 @@ class Profile:
         return self.teacher_widths.get(paper_width, paper_width)
 
 
-SMOKE = Profile(
-    name="smoke",
-    description="CI: seconds per notebook; numbers mean nothing",
-    dataset="synthetic",
-    synth_train_segments=4, synth_test_segments=1,
-    splits=(50, 100),
-    batch_size=32, eval_batch_size=128,
-    teachers=("model1", "model2"),
-    teacher_widths={1.0: 0.1, 2.0: 0.2},
-    teacher_epochs=1, teacher_lr=1e-3, hl_weight=1.0,
-    systems=("system1",),
-    student_epochs=1, student_lr=1e-3, kd_temperature=2.0, kd_weight=0.5,
-    qat_epochs=1, qat_lr=1e-4, qat_freeze_epoch=1, calibration_batches=2,
-)
-
 DEMO = Profile(
     name="demo",
     description="default: synthetic data on a 2-core laptop, minutes per notebook, effects visible",
@@ -89,6 +74,31 @@ DEMO = Profile(
     student_min_steps=160,
 )
 
+# CI: the demo's recipe shrunk to seconds (tiny data, one epoch everywhere, lr 1e-3)
+SMOKE = DEMO.replace(
+    name="smoke", description="CI: seconds per notebook; numbers mean nothing",
+    synth_train_segments=4, synth_test_segments=1, splits=(50, 100),
+    batch_size=32, eval_batch_size=128,
+    teacher_epochs=1, teacher_lr=1e-3, student_epochs=1, student_lr=1e-3, student_min_steps=0,
+    qat_epochs=1, qat_freeze_epoch=1, calibration_batches=2,
+)
+
+# The reproduction (asclab reproduce --profile full --seeds 0 1 2): the demo's recipe on the paper's whole
+# matrix: five splits, Models 1-6 (widths 0.1 / 0.2 at the paper's 1 : 2 ratio, from the shipped checkpoints),
+# Systems 1-3. 30 training segments per class keep 2 segments (20 clips) per class in split 5. Sized with
+# asclab.reproduce.estimate_seconds to fit three seeds in 120 minutes on a 2-core machine: the teachers keep
+# the demo's epochs; the students train half the demo's epochs and minimum steps; QAT one epoch.
+FULL = DEMO.replace(
+    name="full",
+    description="the reproduction: every claim over seeds on a 2-core machine (3 seeds <= 120 min)",
+    synth_train_segments=30, synth_test_segments=DEMO.synth_test_segments,
+    splits=(5, 10, 25, 50, 100),
+    teachers=("model1", "model2", "model3", "model4", "model5", "model6"),
+    systems=("system1", "system2", "system3"),
+    student_epochs=DEMO.student_epochs // 2, student_min_steps=DEMO.student_min_steps // 2,
+    qat_epochs=1, qat_freeze_epoch=1,
+)
+
 PAPER = Profile(
     name="paper",
     description="the real TAU22 data and the paper's hyper-parameters, on a GPU",
@@ -104,11 +114,11 @@ PAPER = Profile(
     qat_epochs=24, qat_lr=1e-4, qat_freeze_epoch=16, calibration_batches=100,
 )
 
-PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, DEMO, PAPER)}
+PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, DEMO, FULL, PAPER)}
 
 
 def get(name: str) -> Profile:
-    """The profile called ``name`` (smoke, demo or paper)."""
+    """The profile called ``name`` (smoke, demo, full or paper)."""
     try:
         return PROFILES[name]
     except KeyError:

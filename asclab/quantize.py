@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from asclab import storage
+from asclab.models.cpmobile import CPMobile
 from asclab.runs import run_or_load
 
 ENGINE = "x86"
@@ -206,8 +207,6 @@ def save_int8(model: nn.Module, path: str | Path, config: dict) -> Path:
 
 def load_int8(path: str | Path) -> nn.Module:
     """Load a model saved by ``save_int8`` (``torch.load(weights_only=True)``, no torch.jit)."""
-    from asclab.models.cpmobile import CPMobile
-
     with quiet():                       # unpickling INT8 tensors warns that TypedStorage is deprecated
         payload = storage.load_checkpoint(path)
     if not isinstance(payload, dict) or payload.get("format") != "asclab-int8-v1":

@@ -11,6 +11,7 @@ This module sits above ``asclab.train``: it uses the trainer; the trainer never 
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from asclab import storage
+from asclab import ddp, locks, storage
 from asclab.train import (
     CHECKPOINT,
     HISTORY,
@@ -35,7 +36,9 @@ from asclab.train import (
 __all__ = ["RUN_INFO", "architecture", "run_key", "load_finished_run", "run_or_load", "per_split_table"]
 
 RUN_INFO = "run.json"
-_RUN_KEY_VERSION = "run-v2"      # v1 keys were built by hand and left the architecture out
+RUN_LOCK = "run.lock"              # held while a process trains the run (asclab.locks.claim)
+_RUN_KEY_VERSION = "run-v3"      # v1 left the architecture out; v2 runs drew initial weights from the
+                                 # global generator (v3: seeded per run, Workspace.init_seed)
 
 
 # --- keys ------------------------------------------------------------------------------------------------
@@ -101,18 +104,28 @@ def run_or_load(model: nn.Module, train_set, cfg: TrainConfig, out_dir: str | Pa
     finished = load_finished_run(model, out_dir, key, device)
     if finished is not None:
         return finished
-    info_path = out_dir / RUN_INFO
-    if info_path.is_file() and storage.read_json(info_path).get("key") != key:
-        for name in (CHECKPOINT, HISTORY, MODEL, METRICS):
-            (out_dir / name).unlink(missing_ok=True)
-    info = {"key": key, "config_key": cfg.key(), "description": description, "config": cfg.to_dict(),
-            "status": "running"}
-    storage.write_json(info_path, info)
-    result = train_model(model, train_set, cfg, out_dir, normalizer, test_set=test_set,
-                         extra_loss=extra_loss, resume=resume, run_key=key, on_epoch_start=on_epoch_start,
-                         device=device)
-    storage.write_json(info_path, {**info, "status": "finished", "best": result.best,
-                                   "macro_acc": result.metrics.get("macro_acc")})
+    # one trainer per run folder: a second process waits for the first, then loads its run (asclab.locks);
+    # under torchrun rank 0 claims and writes for all ranks
+    main = ddp.is_main()
+    with locks.claim(out_dir / RUN_LOCK) if main else contextlib.nullcontext():
+        ddp.barrier()                 # the other ranks go on once rank 0 holds the claim
+        finished = load_finished_run(model, out_dir, key, device)
+        if finished is not None:
+            return finished
+        info_path = out_dir / RUN_INFO
+        if main and info_path.is_file() and storage.read_json(info_path).get("key") != key:
+            for name in (CHECKPOINT, HISTORY, MODEL, METRICS):
+                (out_dir / name).unlink(missing_ok=True)
+        info = {"key": key, "config_key": cfg.key(), "description": description, "config": cfg.to_dict(),
+                "status": "running"}
+        if main:
+            storage.write_json(info_path, info)
+        result = train_model(model, train_set, cfg, out_dir, normalizer, test_set=test_set,
+                             extra_loss=extra_loss, resume=resume, run_key=key, on_epoch_start=on_epoch_start,
+                             device=device)
+        if main:
+            storage.write_json(info_path, {**info, "status": "finished", "best": result.best,
+                                           "macro_acc": result.metrics.get("macro_acc")})
     return result
 
 

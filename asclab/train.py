@@ -49,7 +49,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from asclab import storage
+from asclab import ddp, storage
 from asclab.evaluate import evaluate, predict
 from asclab.models.hierarchy import fine_logits, hierarchical_loss
 
@@ -301,6 +301,7 @@ class Batch:
     lam: float | torch.Tensor
     perm: torch.Tensor | None
     index: torch.Tensor      # [B]
+    share: float = 1.0       # this process's share of the global batch (1 alone; 1/N per rank under torchrun)
 
 
 def train_step(model: nn.Module, batch: Batch, optimizer: torch.optim.Optimizer, cfg: TrainConfig,
@@ -315,7 +316,7 @@ def train_step(model: nn.Module, batch: Batch, optimizer: torch.optim.Optimizer,
                                                 cfg.hierarchy, cfg.hierarchy_weight)
     if extra_loss is not None:
         loss = loss + extra_loss(fine_logits(output), batch.index, batch.perm, batch.lam)
-    value = float(loss.item())
+    loss, value = ddp.reduce_loss(loss, batch.share)   # under torchrun: the global batch's loss on every rank
     if not math.isfinite(value):
         # stop before backward(): the weights are still those of the last good step
         raise NonFiniteLossError(f"the training loss became {value} at {where}")
@@ -342,7 +343,8 @@ def train_epoch(model: nn.Module, train_set, normalizer, optimizer: torch.optim.
                 epoch: int = 0, scaler=None, amp_dtype=None, stopwatch: Stopwatch | None = None,
                 bar=None) -> list[float]:
     """One pass over ``train_set`` in a new random order, with the model in training mode; returns the loss
-    of every batch. ``extra_loss``, ``scaler`` and ``amp_dtype`` go to :func:`train_step`."""
+    of every batch. ``extra_loss``, ``scaler`` and ``amp_dtype`` go to :func:`train_step`. Under torchrun
+    every rank draws the same global batch and trains on its rows of it (:mod:`asclab.ddp`)."""
     stopwatch = stopwatch or Stopwatch()
     device = next(model.parameters()).device
     batches = _batch_slices(len(train_set), cfg.batch_size)
@@ -361,7 +363,10 @@ def train_epoch(model: nn.Module, train_set, normalizer, optimizer: torch.optim.
                 y_a, y_b, lam, perm = y, y, 1.0, None
         with stopwatch("model"):       # forward, loss, backward, Adam, then the lr of the next batch
             lam = lam.to(device) if torch.is_tensor(lam) else float(lam)
-            batch = Batch(x.to(device), y_a.to(device), y_b.to(device), lam, perm, index)
+            r = ddp.rows(len(index))   # this rank's rows: [B] -> [B / ranks] (all of them alone)
+            perm = perm if ddp.world_size() == 1 else None   # mixing partners may sit on another rank
+            batch = Batch(x[r].to(device), y_a[r].to(device), y_b[r].to(device), lam, perm, index[r],
+                          share=len(index[r]) / len(index))
             where = f"epoch {epoch + 1}/{cfg.epochs}, step {step + 1}/{len(batches)}"
             losses.append(train_step(model, batch, optimizer, cfg, extra_loss, scaler, amp_dtype, where))
             scheduler.step()
@@ -500,6 +505,19 @@ def _nan_guard(state: TrainingState, checkpoint: Path) -> Iterator[None]:
         ) from None
 
 
+def _check_distributed(cfg: TrainConfig, extra_loss: Callable | None, n_train: int) -> None:
+    """Under torchrun a rank sees only its rows of a batch: every batch must give each rank a row, and a KD
+    term cannot mix teacher targets with Mixup's or FMix's partners, which may sit on another rank."""
+    world = ddp.world_size()
+    smallest = min(end - start for start, end in _batch_slices(n_train, cfg.batch_size))
+    if smallest < world:
+        raise ValueError(f"the last batch holds {smallest} clip(s), fewer than the {world} processes: start "
+                         f"torchrun with at most {smallest} processes, or use another batch size")
+    if world > 1 and extra_loss is not None and getattr(cfg.augment, "mix", None):
+        raise ValueError(f"under torchrun, an extra loss (distillation) cannot be combined with "
+                         f"{cfg.augment.mix}: train this run in one process, or without mixing")
+
+
 def _evaluation_due(cfg: TrainConfig, epoch: int) -> bool:
     return epoch + 1 == cfg.epochs or bool(cfg.eval_every and (epoch + 1) % cfg.eval_every == 0)
 
@@ -526,7 +544,7 @@ def _before_epoch(model: nn.Module, cfg: TrainConfig, epoch: int, on_epoch_start
 @contextlib.contextmanager
 def _progress_bar(cfg: TrainConfig, n_train: int, start_epoch: int) -> Iterator[Any]:
     """A tqdm bar over every batch of the run (None when bars are off), closed however the run ends."""
-    if not progress_enabled(cfg.progress):
+    if not progress_enabled(cfg.progress) or not ddp.is_main():
         yield None
         return
     steps = len(_batch_slices(n_train, cfg.batch_size))
@@ -569,7 +587,10 @@ def train_model(model: nn.Module, train_set, cfg: TrainConfig, out_dir: str | Pa
     out_dir, run_key = Path(out_dir), run_key or cfg.key()
     out_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device if device is None else device)
-    state = _start(model.to(device), cfg, n, device)
+    _check_distributed(cfg, extra_loss, n)
+    model, net = ddp.wrap(model.to(device), device)   # net: DistributedDataParallel under torchrun
+    test_set = test_set if ddp.is_main() else None    # rank 0 alone evaluates and writes (see asclab.ddp)
+    state = _start(model, cfg, n, device)
     checkpoint = out_dir / CHECKPOINT
     resumed_from = _resume(state, checkpoint, run_key, n) if resume and checkpoint.is_file() else None
     stopwatch, report = Stopwatch("data", "augment", "model", "eval", "checkpoint"), {}
@@ -577,7 +598,7 @@ def train_model(model: nn.Module, train_set, cfg: TrainConfig, out_dir: str | Pa
         for epoch in range(state.epoch, cfg.epochs):
             started = time.perf_counter()
             _before_epoch(model, cfg, epoch, on_epoch_start, bar)
-            losses = train_epoch(model, train_set, normalizer, state.optimizer, state.scheduler, cfg,
+            losses = train_epoch(net, train_set, normalizer, state.optimizer, state.scheduler, cfg,
                                  state.generators, extra_loss, epoch=epoch, scaler=state.scaler,
                                  amp_dtype=state.amp_dtype, stopwatch=stopwatch, bar=bar)
             record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
@@ -588,12 +609,14 @@ def train_model(model: nn.Module, train_set, cfg: TrainConfig, out_dir: str | Pa
             record["seconds"] = time.perf_counter() - started
             state.history.append(record)
             _check_weights(model, epoch, cfg)
+            state.epoch = epoch + 1
             with stopwatch("checkpoint"):
-                state.epoch = epoch + 1
-                _save_checkpoint(state, checkpoint, run_key, n)
-                storage.write_json(out_dir / HISTORY, state.history)
+                if ddp.is_main():
+                    _save_checkpoint(state, checkpoint, run_key, n)
+                    storage.write_json(out_dir / HISTORY, state.history)
     if test_set is not None and not report:        # the run had finished before this call
         report = _test_report(model, test_set, normalizer, device, stopwatch)
-    _write_final_files(out_dir, model, state.history, report, keep_checkpoint)
+    if ddp.is_main():
+        _write_final_files(out_dir, model, state.history, report, keep_checkpoint)
     return TrainResult(model, state.history, report, best_epoch(state.history), out_dir, stopwatch.seconds,
                        resumed_from)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from asclab.complexity import MAX_MACS, MAX_PARAM_BYTES
+from asclab.evaluate import COLLAPSE_SHARE
 
 DEFAULT_TOLERANCE = 0.05   # points: a difference that one decimal place shows as 0.0
 
@@ -159,8 +160,6 @@ def _relative_phrase(delta: float, tolerance: float, digits: int) -> str:
 
 def collapse(warnings: Iterable[str], n_models: int, share: float | None = None) -> list[str]:
     """The warnings of :func:`asclab.evaluate.collapse_warnings`, or one line saying that there are none."""
-    from asclab.evaluate import COLLAPSE_SHARE
-
     warnings = list(warnings)
     if warnings:
         return warnings

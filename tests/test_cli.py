@@ -38,7 +38,8 @@ def test_profiles_table(capsys):
     assert lines[0].startswith("| profile") and "dataset" in lines[0] and "teachers" in lines[0]
     assert "epochs" in lines[0] and set(lines[1]) <= {"|", "-"}
     rows = {line.split("|")[1].strip(): line for line in lines[2:]}
-    assert set(rows) == {"smoke", "demo", "paper"}
+    assert set(rows) == {"smoke", "demo", "full", "paper"}
+    assert "5, 10, 25, 50, 100" in rows["full"] and "model6" in rows["full"] and "system3" in rows["full"]
     assert "tau22" in rows["paper"] and "model6" in rows["paper"] and "5, 10, 25, 50, 100" in rows["paper"]
     assert "synthetic" in rows["demo"]
 
@@ -194,3 +195,13 @@ def test_weights_list(tmp_path, capsys):
     assert set(pretrained.WEIGHT_FILES) <= set(rows)
     assert "available" in rows[name] and str(tmp_path) in rows[name]
     assert all("missing" in rows[n] for n in pretrained.WEIGHT_FILES if n != name)
+
+
+def test_reproduce_parses_its_options_and_rejects_bad_ones(capsys):
+    args = cli.build_parser().parse_args(["reproduce", "--seeds", "0", "1", "--out", "x", "--no-train"])
+    assert args.func is cli.cmd_reproduce and args.profile == "full" and args.seeds == [0, 1]
+    assert args.out == "x" and args.no_train
+    assert cli.build_parser().parse_args(["reproduce"]).seeds == [0, 1, 2]
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["reproduce", "--profile", "nope"])
+    assert "--profile {" in capsys.readouterr().err

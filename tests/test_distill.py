@@ -14,6 +14,7 @@ from asclab.distill import (cached_teacher_logits, ensemble_logits, kd_loss, log
                             soft_targets, state_digest, teacher_agreement)
 from asclab.features import FeatureSet, Normalizer
 from asclab.train import TrainConfig, train_model
+from spies import training_inputs
 
 torch.set_num_threads(1)
 
@@ -235,14 +236,8 @@ def test_kd_targets_are_mixed_with_the_partners_of_the_inputs(tmp_path):
     teacher = predict_teacher(train_set, norm)
     t, w = 2.0, 0.5
     hook = make_kd_hook(teacher, t, w)
-    inputs, calls = [], []
     model = tiny_net()
-
-    def record_input(module, args):
-        if module.training:                                      # not the evaluation passes
-            inputs.append(args[0].detach().clone())
-
-    model.register_forward_pre_hook(record_input)
+    inputs, calls = training_inputs(model), []
 
     def spy(fine_logits, batch_index, perm=None, lam=1.0):
         value = hook(fine_logits, batch_index, perm, lam)

@@ -4,11 +4,11 @@ import ast
 import dataclasses
 import linecache
 from pathlib import Path
-from types import SimpleNamespace
 
 import nbformat
 import pytest
 import torch
+import workspaces
 from torch import nn
 
 from asclab import distill, profiles, quantize, runs, storage
@@ -41,36 +41,10 @@ def test_teachers_without_audioset_weights_are_labelled():
 
 # --- run keys and shared runs (a tiny in-memory workspace: no audio, no feature cache) ----------------------
 
-N_TRAIN, N_TEST = 24, 10
-
-
-class InMemoryDataset:
-    """What Workspace needs of a dataset: a root with meta.csv, and the clips of each split."""
-
-    def __init__(self, root: Path, filenames: list[str]):
-        self.root = root
-        (root / "meta.csv").write_text("filename\n" + "\n".join(filenames) + "\n")
-        self._splits = {"train": filenames[:N_TRAIN], "test": filenames[N_TRAIN:]}
-
-    def split(self, name):
-        return [SimpleNamespace(filename=f) for f in self._splits["test" if name == "test" else "train"]]
-
-
 def tiny_workspace(home: Path, **profile_changes) -> Workspace:
-    profile = profiles.get("smoke").replace(**{
+    return workspaces.tiny_workspace(home, profiles.get("smoke").replace(**{
         "batch_size": 8, "teacher_epochs": 1, "student_epochs": 1, "qat_epochs": 1, "qat_freeze_epoch": 1,
-        "student_min_steps": 0, "calibration_batches": 1, **profile_changes})
-    n = N_TRAIN + N_TEST
-    g = torch.Generator().manual_seed(0)
-    y = torch.arange(n) % 10
-    x = torch.randn(n, 1, 32, 16, generator=g)                 # [N, 1, F, T]: small log-mels
-    x[torch.arange(n), 0, 2 * y] += 2.0
-    filenames = [f"audio/clip-{i}.wav" for i in range(n)]
-    features = FeatureSet(x=x, y=y, y_coarse=torch.tensor([FINE_TO_COARSE[i] for i in y.tolist()]),
-                          devices=["a"] * n, filenames=filenames, cities=["lisbon"] * n, locations=["l"] * n)
-    root = home / "data"
-    root.mkdir(parents=True, exist_ok=True)
-    return Workspace(profile, InMemoryDataset(root, filenames), features, seed=0, home=home)
+        "student_min_steps": 0, "calibration_batches": 1, **profile_changes}))
 
 
 @pytest.fixture
@@ -260,11 +234,11 @@ def test_the_student_key_follows_the_kd_term(tmp_path, stub_training):
     assert student_dir(T=3.0) == keys["temperature"] and len(stub_training) == trained
 
 
-def test_a_kd_term_student_starts_from_the_weights_of_a_kd_true_student(tmp_path, monkeypatch, stub_training):
-    """A run's initial weights come from torch's global generator, which reading the ensemble (building the
-    teachers) advances. Notebook 05 reads the ensemble before it passes kd_term, as kd=True does inside, and
-    the comparison with the library's term runs on a forked generator: the student starts where a kd=True
-    student would, so a run trained afresh gives the same numbers either way."""
+def test_a_runs_initial_weights_follow_its_name_split_and_seed_not_what_ran_before(tmp_path, monkeypatch,
+                                                                                 stub_training):
+    """Initial weights come from a generator seeded by (workspace seed, run name, split): a kd_term student
+    starts where a kd=True one does, whatever the notebook read or trained before it (which the run key
+    cannot see), and another seed or split starts elsewhere."""
     starts, real = [], runs.train_model
 
     def record_start(model, *args, **kwargs):
@@ -273,24 +247,34 @@ def test_a_kd_term_student_starts_from_the_weights_of_a_kd_true_student(tmp_path
 
     monkeypatch.setattr(runs, "train_model", record_start)
 
-    def student_start(home: Path, with_kd_term: bool, extra_read: bool = False) -> dict:
+    def student_start(home: Path, with_kd_term: bool, extra_reads: int = 0, seed: int = 0,
+                      split: int = 100) -> dict:
         torch.manual_seed(0)
         ws = tiny_workspace(home)
+        ws.seed = seed
         p = ws.profile
         if not with_kd_term:
-            ws.train_student("system1", 100, kd=True)
+            ws.train_student("system1", split, kd=True)
             return starts[-1]
-        if extra_read:
-            ws.ensemble_logits("system1", 100)
-        kd_term = notebook_kd_term(ws.ensemble_logits("system1", 100), p.kd_temperature, p.kd_weight)
-        ws.train_student("system1", 100, kd=kd_term, label_weight=1 - p.kd_weight)
+        for _ in range(extra_reads):
+            ws.ensemble_logits("system1", split)
+            torch.randn(1000)                                       # and anything else a cell draws
+        kd_term = notebook_kd_term(ws.ensemble_logits("system1", split), p.kd_temperature, p.kd_weight)
+        ws.train_student("system1", split, kd=kd_term, label_weight=1 - p.kd_weight)
         return starts[-1]
 
-    library, ours = student_start(tmp_path / "a", False), student_start(tmp_path / "b", True)
-    assert all(torch.equal(library[k], ours[k]) for k in library)
-    # the control: one more read of the ensemble moves the generator, and the student starts elsewhere
-    moved = student_start(tmp_path / "c", True, extra_read=True)
-    assert not all(torch.equal(library[k], moved[k]) for k in library)
+    def same(a: dict, b: dict) -> bool:
+        return all(torch.equal(a[k], b[k]) for k in a)
+
+    library = student_start(tmp_path / "a", False)
+    assert same(library, student_start(tmp_path / "b", True))
+    assert same(library, student_start(tmp_path / "c", True, extra_reads=2))
+    assert not same(library, student_start(tmp_path / "d", True, seed=1))
+    assert not same(library, student_start(tmp_path / "e", True, split=50))
+    ws = tiny_workspace(tmp_path / "g")
+    before = torch.random.get_rng_state()
+    ws.build("cpmobile", 100, lambda: registry.build_student("cpmobile"))
+    assert torch.equal(before, torch.random.get_rng_state())          # building leaves the caller's generator
 
 
 def test_a_kd_term_reading_what_a_key_cannot_record_is_an_error(tmp_path):

@@ -116,7 +116,7 @@ def test_side_by_side_shows_the_papers_numbers():
     assert paper.side_by_side({}, "this run").empty
 
 
-@pytest.mark.parametrize("name", ["smoke", "demo", "paper"])
+@pytest.mark.parametrize("name", ["smoke", "demo", "full", "paper"])
 def test_our_settings_are_read_from_the_code(name):
     p = profiles.get(name)
     rows = paper.our_settings(name)

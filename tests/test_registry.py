@@ -47,7 +47,7 @@ def test_student_sizes():
 def test_unknown_names_say_what_exists():
     with pytest.raises(ValueError, match="model1"):
         registry.build("model7")
-    with pytest.raises(ValueError, match="smoke, demo, paper"):
+    with pytest.raises(ValueError, match="smoke, demo, full, paper"):
         profiles.get("fast")
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import workspaces
 from torch import nn
 
 from asclab import runs
@@ -45,14 +46,7 @@ def cfg(**changes) -> TrainConfig:
 @pytest.fixture
 def count_training(monkeypatch):
     """Counts the calls of train_model that run_or_load makes (the real training still runs)."""
-    calls, real = [], runs.train_model
-
-    def counted(*args, **kwargs):
-        calls.append(Path(args[3]).name)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(runs, "train_model", counted)
-    return calls
+    return workspaces.count_training(monkeypatch)
 
 
 # --- run_or_load -------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from asclab.augment import AugmentConfig
 from asclab.data import FINE_TO_COARSE
 from asclab.features import FeatureSet, Normalizer
 from asclab.train import Generators, NonFiniteLossError, Stopwatch, TrainConfig, train_epoch, train_model
+from spies import training_inputs
 
 N_TRAIN, N_TEST = 40, 20
 
@@ -330,14 +331,8 @@ def test_extra_loss_gets_the_perm_and_lam_that_mixed_the_batch(tmp_path, data):
     """Distillation mixes the teacher targets with the perm and lam it is given: they must be the ones that
     mixed the inputs. With Mixup alone, the batch the model saw is lam * x + (1 - lam) * x[perm]."""
     train_set, _, norm = data
-    inputs, hook_calls = [], []
     model = new_model()
-
-    def record_input(module, args):
-        if module.training:                                      # not the evaluation passes
-            inputs.append(args[0].detach().cpu())
-
-    model.register_forward_pre_hook(record_input)
+    inputs, hook_calls = training_inputs(model), []
 
     def extra_loss(fine_logits, batch_index, perm, lam):
         hook_calls.append((batch_index.clone(), None if perm is None else perm.cpu(), lam))

@@ -17,10 +17,27 @@ Exercise verdicts and partial credit: the checks' verdicts reach ``exercises.jso
 run (:mod:`asclab.course.outcomes`), so a notebook that crashes or times out after its exercises keeps
 them. Its status column still says ``crashed`` or ``timeout``. Its metrics count only if its
 ``metrics.json`` was written before it stopped; a metric never produced fails.
+
+In parallel
+-----------
+Every notebook is independent of every other, so :func:`grade` can run them at once: ``jobs=N`` on N local
+processes (``concurrent.futures.ProcessPoolExecutor``), ``cluster=`` on a Dask distributed cluster, one task
+per notebook (through ``Client.get_executor``, the same ``concurrent.futures`` interface). The table is built
+from the outcomes in the students' order, whichever finished first, and every kernel runs with
+``ASCLAB_THREADS=1`` unless the caller set it, so the grades do not depend on how many ran at once. A
+notebook that crashes or hangs stops at its cell timeout in its own process; a grader that dies (a killed
+worker) costs its notebook only, reported in that row. Each process grades one notebook at a time: the
+kernel inherits the process's environment and working directory, which are set per notebook.
 """
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
+import multiprocessing
+import os
 import sys
+import threading
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -84,7 +101,8 @@ def grade_notebook(path: Path, out_dir: Path, profile: str, cell_timeout: float 
 
 def grade(submissions_dir: str | Path, profile: str = "smoke", timeout: float | None = 600,
           out_dir: str | Path | None = None, cell_timeout: float | None = None, reference: Any = None,
-          kernel: str = "python3", progress: bool = True, layout: str = "auto") -> GradeReport:
+          kernel: str = "python3", progress: bool = True, layout: str = "auto", jobs: int | None = 1,
+          cluster: Any = None) -> GradeReport:
     """Grade every submission in ``submissions_dir``; write grades.csv, .md, .json and .html.
 
     profile       injected as ``PROFILE``; also picks ``reference/<profile>.json``
@@ -93,8 +111,13 @@ def grade(submissions_dir: str | Path, profile: str = "smoke", timeout: float | 
     cell_timeout  overrides ``timeout`` when given
     reference     None (the profile's reference file), a path to one, or the reference dict itself
     layout        ``auto``, ``folders`` or ``flat`` (see :mod:`asclab.course.submissions`)
+    jobs          notebooks run at once in local processes (1: one after the other, here; None: one per core)
+    cluster       a Dask scheduler address (``tcp://host:8786``), a ``distributed.Client`` or a
+                  ``LocalCluster``: every notebook is one task there (``jobs`` is then ignored). Its workers
+                  need asclab installed and ``out_dir`` and the submissions on a shared file system.
     """
     get_profile(profile)  # an unknown profile is an error before any kernel starts
+    jobs = _check_jobs(jobs)
     submissions_dir = Path(submissions_dir)
     if not submissions_dir.is_dir():
         raise FileNotFoundError(f"no submissions folder at {submissions_dir}: the layouts understood are "
@@ -106,7 +129,7 @@ def grade(submissions_dir: str | Path, profile: str = "smoke", timeout: float | 
     found = find_submissions(submissions_dir, layout, skip=out_dir, known=known_notebooks(ref))
     _warn_before_grading(found, ref, ref_where)
     limit = cell_timeout if cell_timeout is not None else timeout
-    outcomes, errors = _grade_all(found, out_dir, profile, limit, kernel, progress)
+    outcomes, errors = _grade_all(found, out_dir, profile, limit, kernel, progress, jobs, cluster)
     columns = build_columns(outcomes, ref)
     report = GradeReport(
         profile=profile, rows=build_rows(outcomes, columns, found.notes), columns=columns, out_dir=out_dir,
@@ -131,29 +154,102 @@ def _warn_before_grading(found: Submissions, ref: dict | None, ref_where: str) -
               "not compared", file=sys.stderr)
 
 
-def _grade_all(found: Submissions, out_dir: Path, profile: str, cell_timeout: float | None, kernel: str,
-               progress: bool) -> tuple[Outcomes, list[str]]:
-    """Every student's notebooks, one after the other: ``(outcomes, the grader's own errors)``."""
-    outcomes: Outcomes = {}
-    errors: list[str] = []
-    bar = tqdm(sorted(found.notebooks), desc="grading", unit="student", disable=not progress)
-    for student in bar:
-        outcomes[student] = {}
-        for stem, path in sorted(found.notebooks[student].items()):
-            bar.set_postfix_str(f"{student}: {path.name}")
+def _check_jobs(jobs: int | None) -> int:
+    if jobs is None:
+        return os.cpu_count() or 1
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a whole number >= 1 (notebooks run at once), got {jobs!r}")
+    return jobs
+
+
+# one notebook at a time per process: the kernel inherits this process's environment and working directory
+_ONE_NOTEBOOK_PER_PROCESS = threading.Lock()
+
+
+def grade_task(path: Path, out_dir: Path, profile: str, cell_timeout: float | None, kernel: str, stem: str,
+               threads: str) -> NotebookOutcome:
+    """:func:`grade_notebook` as one task of a pool or a Dask cluster, with ``threads`` torch threads for
+    the kernel (the same in every mode, so that the grades do not depend on the mode)."""
+    with _ONE_NOTEBOOK_PER_PROCESS, environ("ASCLAB_THREADS", threads):
+        return grade_notebook(path, out_dir, profile, cell_timeout=cell_timeout, kernel=kernel, stem=stem)
+
+
+Task = tuple[str, str, Path]       # (student, notebook stem, submitted file)
+
+
+def _tasks(found: Submissions) -> list[Task]:
+    return [(student, stem, path) for student in sorted(found.notebooks)
+            for stem, path in sorted(found.notebooks[student].items())]
+
+
+@contextlib.contextmanager
+def _engine(jobs: int, cluster: Any) -> Iterator[concurrent.futures.Executor | None]:
+    """The engine: a Dask cluster's executor, N local processes, or None (here, one after the other)."""
+    if cluster is not None:
+        from asclab.scale import dask_client
+
+        with dask_client(cluster) as client:
+            executor = client.get_executor(pure=False)
             try:
-                o = grade_notebook(path, out_dir / student, profile, cell_timeout=cell_timeout, kernel=kernel,
-                                   stem=stem)
+                yield executor
+            finally:
+                executor.shutdown(wait=False)
+        return
+    if jobs == 1:
+        yield None
+        return
+    # spawn: a fresh interpreter per worker, never a fork of a process that runs threads (tqdm, Dask)
+    pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
+def _run(tasks: list[Task], executor, arguments: tuple) -> Iterator[tuple[Task, Any]]:
+    """``(task, outcome or the exception that stopped its grader)`` for every task, as they finish."""
+    out_dir, profile, cell_timeout, kernel, threads = arguments
+    if executor is None:
+        for task in tasks:
+            student, stem, path = task
+            try:
+                yield task, grade_task(path, out_dir / student, profile, cell_timeout, kernel, stem, threads)
             except KeyboardInterrupt:
                 raise
             except Exception as e:  # the grader's own failure: report it, grade the others
-                o = NotebookOutcome(stem, "error", f"grader error: {type(e).__name__}", detail=str(e),
+                yield task, e
+        return
+    futures = {executor.submit(grade_task, path, out_dir / student, profile, cell_timeout, kernel, stem,
+                               threads): (student, stem, path) for student, stem, path in tasks}
+    try:
+        for future in concurrent.futures.as_completed(futures):
+            error = future.exception()
+            yield futures[future], error if error is not None else future.result()
+    finally:
+        for future in futures:
+            future.cancel()
+
+
+def _grade_all(found: Submissions, out_dir: Path, profile: str, cell_timeout: float | None, kernel: str,
+               progress: bool, jobs: int = 1, cluster: Any = None) -> tuple[Outcomes, list[str]]:
+    """Every student's notebooks, one after the other or at once: ``(outcomes, the grader's own errors)``."""
+    tasks = _tasks(found)
+    outcomes: Outcomes = {student: {} for student in sorted(found.notebooks)}
+    arguments = (out_dir, profile, cell_timeout, kernel, os.environ.get("ASCLAB_THREADS") or "1")
+    with _engine(jobs, cluster) as executor, \
+            tqdm(total=len(tasks), desc="grading", unit="notebook", disable=not progress) as bar:
+        for (student, stem, path), o in _run(tasks, executor, arguments):
+            if isinstance(o, BaseException):
+                o = NotebookOutcome(stem, "error", f"grader error: {type(o).__name__}", detail=str(o),
                                     path=path)
             o.identified = found.identified.get((student, stem), "")
-            if o.status == "error":
-                errors.append(f"{student}: {path.name}: {o.text} ({o.detail})")
             outcomes[student][stem] = o
-    bar.close()
+            bar.update(1)
+            bar.set_postfix_str(f"{student}: {path.name}")
+    errors = [f"{student}: {path.name}: {o.text} ({o.detail})" for student, stem, path in tasks
+              if (o := outcomes[student][stem]).status == "error"]
     return outcomes, errors
 
 

@@ -2,11 +2,12 @@
 ``grades_pass_rate.png``.
 
 ``grades.csv`` and ``grades.json`` hold the detailed table of :mod:`asclab.course.table`. ``grades.md`` and
-``grades.html`` show a narrower one: per notebook one column (its status and how many of its metrics fell
-inside their bands) followed by one column per exercise, so the six lessons take twelve columns besides the
-student and the score; each student's section then lists every metric with its value and band.
-``grades.html`` adds a bar chart of each exercise's pass rate over the class (also saved as
-``grades_pass_rate.png``).
+``grades.html`` show a narrow one: the student, the score and one column per notebook, whose cell says how
+the run ended, each of its exercises with ✓ or ✗, and how many of its metrics fell inside their bands
+(``ok · mixup ✓ · fmix_threshold ✗ · metrics 9/10``), so the six lessons take eight columns in all; each
+student's section then lists every failure and every metric with its value and band. ``grades.html`` colours
+each notebook's cell (all passed, some, none or the run did not finish) and adds a bar chart of each
+exercise's pass rate over the class (also saved as ``grades_pass_rate.png``).
 """
 from __future__ import annotations
 
@@ -73,42 +74,61 @@ class GradeReport:
                 "rows": [r.to_json() for r in self.rows]}
 
 
-# --- the readable table: a column per notebook and per exercise (pure) --------------------------------
+# --- the readable table: a column per notebook (pure) ------------------------------------------------
+PASS, FAIL = "✓", "✗"
+
+
 @dataclass(frozen=True)
 class SummaryColumn:
-    label: str            # the header in grades.md and grades.html
-    kind: str             # "notebook" (its status and metrics) or "exercise"
-    notebook: str
-    source: str = ""      # for an exercise: the label of its detailed column
+    """One notebook in grades.md and grades.html: its status, its exercises and its metrics in one cell."""
+    notebook: str                                  # the notebook stem, also the header
+    exercises: tuple[tuple[str, str], ...] = ()    # (label of the detailed column, exercise name)
+    metrics: tuple[str, ...] = ()                  # labels of its banded metric columns (none: no reference)
+
+    @property
+    def label(self) -> str:
+        return self.notebook
 
 
 def summary_columns(columns: list[Column]) -> list[SummaryColumn]:
-    """Per notebook one column, then one per exercise of it: the narrow table of grades.md."""
-    return [SummaryColumn(c.label, c.kind, c.notebook, c.label) for c in columns
-            if c.kind in ("notebook", "exercise")]
+    """One column per notebook, in table order: the narrow table of grades.md and grades.html."""
+    def of(stem: str, kind: str) -> list[Column]:
+        return [c for c in columns if c.notebook == stem and c.kind == kind]
+
+    return [SummaryColumn(c.notebook, tuple((e.label, e.key) for e in of(c.notebook, "exercise")),
+                          tuple(m.label for m in of(c.notebook, "metric")))
+            for c in columns if c.kind == "notebook"]
 
 
-def metric_counts(row: GradeRow, columns: list[Column], stem: str) -> tuple[int, int] | None:
-    """``(inside their bands, banded)`` for one notebook of a row; None when it has no reference."""
-    banded = [c for c in columns if c.notebook == stem and c.kind == "metric"]
-    if not banded:
-        return None
-    return sum(row.cells[c.label] == "pass" for c in banded), len(banded)
+def _exercise_mark(cell: str) -> str:
+    """``✓``, ``✗``, ``missing`` (ran to the end without the check) or ``not run`` (stopped before it)."""
+    return {"pass": PASS, "fail": FAIL, "missing": "missing"}.get(cell, "not run")
 
 
-def summary_cell(row: GradeRow, column: SummaryColumn, columns: list[Column]) -> str:
-    """``ok, metrics 9/10``, ``crashed: KeyError in cell 4, metrics 0/10``; ``pass``, ``fail``, ``missing`` or
-    ``not run`` for an exercise."""
-    if column.kind == "exercise":
-        cell = row.cells[column.source]
-        return cell if cell in ("pass", "fail", "missing") else "not run"
-    status = row.cells[column.label]
-    counts = metric_counts(row, columns, column.notebook)
+def summary_cell(row: GradeRow, column: SummaryColumn) -> str:
+    """``ok · mixup ✓ · fmix_threshold ✗ · metrics 9/10``, ``crashed: KeyError in cell 4 · kd_loss ✓ ·
+    metrics 0/10``, ``ok · no reference``; ``missing`` when the student did not submit the notebook."""
+    status = row.cells[column.notebook]
     if status == STATUS_TEXT["missing"]:
         return status
-    if counts is None:
-        return f"{status}, no reference"
-    return f"{status}, metrics {counts[0]}/{counts[1]}"
+    parts = [status] + [f"{name} {_exercise_mark(row.cells[label])}" for label, name in column.exercises]
+    if column.metrics:
+        parts.append(f"metrics {sum(row.cells[m] == 'pass' for m in column.metrics)}/{len(column.metrics)}")
+    else:
+        parts.append("no reference")
+    return " · ".join(parts)
+
+
+def summary_verdict(row: GradeRow, column: SummaryColumn) -> str:
+    """``pass`` (ran to the end, every exercise and metric passed), ``partial`` (ran to the end, some
+    passed) or ``fail`` (nothing passed, or the run did not finish): the colour of its cell in grades.html."""
+    counted = [label for label, _ in column.exercises] + list(column.metrics)
+    passed = sum(row.cells[label] == "pass" for label in counted)
+    if row.cells[column.notebook] != STATUS_TEXT["ok"]:
+        return "fail"
+    if passed == len(counted):
+        return "pass"
+    return "partial" if passed else "fail"
 
 
 def exercise_pass_rates(report: GradeReport) -> list[tuple[str, str, int, int]]:
@@ -178,13 +198,13 @@ def _reference_sentence(report: GradeReport) -> str:
             f"exercises count. Generate it with `{regenerate_command(report.profile, [0, 1, 2])}`.")
 
 
-LEGEND = ("A notebook's column says how its run ended (ok, crashed: <Error> in cell N, timeout, invalid "
-          "notebook, missing) and how many of its metrics fell inside their reference bands. An exercise "
-          "column says pass or fail (a check that ran before a crash or a timeout keeps its verdict), "
-          "missing (the notebook ran to the end without the check) or not run (the notebook stopped "
-          "before it). Score: passed exercises and metrics over all of them; a metric that was never "
-          "produced fails. Each metric's value and band are in the student's section; grades.csv has a "
-          "column per metric.")
+LEGEND = ("A notebook's cell says how its run ended (ok, crashed: <Error> in cell N, timeout, invalid "
+          "notebook, missing), then each of its exercises: ✓ passed, ✗ failed (a check that ran before a "
+          "crash or a timeout keeps its verdict), missing (the notebook ran to the end without the check) or "
+          "not run (the notebook stopped before it), then how many of its metrics fell inside their "
+          "reference bands. Score: passed exercises and metrics over all of them; a metric that was never "
+          "produced fails. Each failure, and each metric's value and band, is in the student's section; "
+          "grades.csv has a column per exercise and per metric.")
 
 
 def _markdown_details(r: GradeRow, columns: list[Column]) -> list[str]:
@@ -209,7 +229,7 @@ def grades_markdown(report: GradeReport) -> str:
              "| student | score | " + " | ".join(md_cell(c.label) for c in summary) + " |",
              "|---|---:|" + "---|" * len(summary)]
     for r in report.rows:
-        cells = [summary_cell(r, c, report.columns) for c in summary]
+        cells = [summary_cell(r, c) for c in summary]
         lines.append(f"| {md_cell(r.student)} | {r.score} | " + " | ".join(md_cell(c) for c in cells) + " |")
     lines += ["", LEGEND]
     rates = exercise_pass_rates(report)
@@ -234,20 +254,9 @@ th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; font-s
 th { background: #f3f3f3; }
 td.pass { background: #e8f5e9; }
 td.fail { background: #ffebee; }
-td.other { background: #fff8e1; }
+td.partial { background: #fff8e1; }
 p.legend { max-width: 60em; color: #555; font-size: 0.9em; }
 """
-
-
-def _html_class(text: str) -> str:
-    """Green for a pass (or a notebook that ran with every metric in band), yellow for a notebook that ran
-    with some metrics out of band, red for everything else."""
-    if text in ("pass", "ok", "ok, no reference"):
-        return "pass"
-    if text.startswith("ok, metrics "):
-        passed, total = text.removeprefix("ok, metrics ").split("/")
-        return "pass" if passed == total else "other"
-    return "fail"
 
 
 def _html_code(text: str) -> str:
@@ -267,7 +276,8 @@ def _html_details(r: GradeRow, columns: list[Column]) -> list[str]:
                      "<table><tr><th>notebook</th><th>metric</th><th>value</th><th>band</th>"
                      "<th>verdict</th></tr>")
         parts += ["<tr>" + "".join(f"<td>{e(x)}</td>" for x in d[:4])
-                  + f"<td class='{_html_class(d[4])}'>{e(d[4])}</td></tr>" for d in details]
+                  + f"<td class='{'pass' if d[4] == 'pass' else 'fail'}'>{e(d[4])}</td></tr>"
+                  for d in details]
         parts.append("</table></details>")
     return parts
 
@@ -290,9 +300,9 @@ def grades_html(report: GradeReport, chart: bytes | None) -> str:
     parts.append("<h2>Grades</h2><table><tr><th>student</th><th>score</th>"
                  + "".join(f"<th>{e(c.label).replace('_', '_<wbr>')}</th>" for c in summary) + "</tr>")
     for r in report.rows:
-        cells = [summary_cell(r, c, report.columns) for c in summary]
         parts.append(f"<tr><td>{e(r.student)}</td><td>{r.score}</td>"
-                     + "".join(f"<td class='{_html_class(c)}'>{e(c)}</td>" for c in cells) + "</tr>")
+                     + "".join(f"<td class='{summary_verdict(r, c)}'>{e(summary_cell(r, c))}</td>"
+                               for c in summary) + "</tr>")
     parts += ["</table>", f"<p class='legend'>{e(LEGEND)}</p>"]
     for title, items in (("Grader errors", report.errors), ("Skipped", report.skipped)):
         if items:

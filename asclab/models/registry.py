@@ -16,6 +16,11 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from asclab.models import cpmobile
+from asclab.models import pretrained as weights
+from asclab.models.dymn import DyMN
+from asclab.models.hierarchy import TwoBranch
+
 
 @dataclass(frozen=True)
 class TeacherConfig:
@@ -112,10 +117,6 @@ def build_teacher(name: str, profile=None, num_classes: int = 10, weights_dir=No
     initialisation and trains with the Dy-Conv temperature schedule. ``pretrained=False`` always starts from
     scratch.
     """
-    from asclab.models import pretrained as weights
-    from asclab.models.dymn import DyMN
-    from asclab.models.hierarchy import TwoBranch
-
     cfg = teacher(name)
     width = teacher_width(name, profile)
     source = None
@@ -140,8 +141,6 @@ def build_teacher(name: str, profile=None, num_classes: int = 10, weights_dir=No
 
 
 def build_student(name: str = "cpmobile", num_classes: int = 10) -> nn.Module:
-    from asclab.models import cpmobile
-
     if name in SYSTEMS or name == "cpmobile":
         return cpmobile.CPMobile(32, 2.3, 3, num_classes)
     if name == "baseline":

@@ -29,29 +29,31 @@ GROUP_SOURCES: dict[str, tuple[str, ...]] = {
                        "crowd", "hiss", "tunnel", "traffic"),
 }
 
-# class -> weight of every source of its group (0 < w <= 1; see Source.weight_means)
-MIX: dict[str, dict[str, float]] = {
-    "airport":           dict(ambience=1.0, hum=0.2, crowd=0.35, footsteps=0.35, announcement=0.7, music=0.1,
-                              luggage=1.0, train=0.05, beeps=0.15),
-    "shopping_mall":     dict(ambience=1.0, hum=0.2, crowd=0.9, footsteps=0.6, announcement=0.1, music=0.9,
-                              luggage=0.1, train=0.02, beeps=0.1),
-    "metro_station":     dict(ambience=1.0, hum=0.8, crowd=0.35, footsteps=0.4, announcement=0.5, music=0.05,
-                              luggage=0.15, train=0.9, beeps=0.7),
-    "park":              dict(ambience=1.0, traffic=0.2, passby=0.03, birds=1.0, crowd=0.15, footsteps=0.2,
-                              wind=0.9, water=0.15, horn=0.05),
-    "public_square":     dict(ambience=1.0, traffic=0.5, passby=0.15, birds=0.2, crowd=0.5, footsteps=0.5,
-                              wind=0.3, water=0.9, horn=0.2),
-    "street_pedestrian": dict(ambience=1.0, traffic=0.5, passby=0.1, birds=0.15, crowd=1.0, footsteps=1.0,
-                              wind=0.2, water=0.1, horn=0.3),
-    "street_traffic":    dict(ambience=1.0, traffic=1.0, passby=1.0, birds=0.1, crowd=0.2, footsteps=0.2,
-                              wind=0.3, water=0.03, horn=0.7),
-    "bus":               dict(ambience=1.0, cabin=0.8, diesel=1.0, whine=0.1, clatter=0.03, squeal=0.05,
-                              announcement=0.3, beeps=0.3, crowd=0.35, hiss=0.9, tunnel=0.03, traffic=0.7),
-    "tram":              dict(ambience=1.0, cabin=0.6, diesel=0.05, whine=0.7, clatter=0.6, squeal=0.8,
-                              announcement=0.4, beeps=0.4, crowd=0.35, hiss=0.15, tunnel=0.05, traffic=0.5),
-    "metro":             dict(ambience=1.0, cabin=1.0, diesel=0.03, whine=0.9, clatter=0.9, squeal=0.3,
-                              announcement=0.4, beeps=0.5, crowd=0.3, hiss=0.2, tunnel=1.0, traffic=0.03),
+# class -> weight of every source of its group (0 < w <= 1; see Source.weight_means): a row per class, the
+# weights in the order of GROUP_SOURCES (the comment above each group's rows names them)
+_MIX_ROWS: dict[str, dict[str, tuple[float, ...]]] = {
+    "indoor": {
+        #                 ambience hum  crowd footsteps announcement music luggage train beeps
+        "airport":       (1.0,     0.2, 0.35, 0.35,     0.7,         0.1,  1.0,    0.05, 0.15),
+        "shopping_mall": (1.0,     0.2, 0.9,  0.6,      0.1,         0.9,  0.1,    0.02, 0.1),
+        "metro_station": (1.0,     0.8, 0.35, 0.4,      0.5,         0.05, 0.15,   0.9,  0.7),
+    },
+    "outdoor": {
+        #                     ambience traffic passby birds crowd footsteps wind water horn
+        "park":              (1.0,     0.2,    0.03,  1.0,  0.15, 0.2,      0.9, 0.15, 0.05),
+        "public_square":     (1.0,     0.5,    0.15,  0.2,  0.5,  0.5,      0.3, 0.9,  0.2),
+        "street_pedestrian": (1.0,     0.5,    0.1,   0.15, 1.0,  1.0,      0.2, 0.1,  0.3),
+        "street_traffic":    (1.0,     1.0,    1.0,   0.1,  0.2,  0.2,      0.3, 0.03, 0.7),
+    },
+    "transportation": {
+        #         ambience cabin diesel whine clatter squeal announcement beeps crowd hiss  tunnel traffic
+        "bus":   (1.0,     0.8,  1.0,   0.1,  0.03,   0.05,  0.3,         0.3,  0.35, 0.9,  0.03,  0.7),
+        "tram":  (1.0,     0.6,  0.05,  0.7,  0.6,    0.8,   0.4,         0.4,  0.35, 0.15, 0.05,  0.5),
+        "metro": (1.0,     1.0,  0.03,  0.9,  0.9,    0.3,   0.4,         0.5,  0.3,  0.2,  1.0,   0.03),
+    },
 }
+MIX: dict[str, dict[str, float]] = {scene: dict(zip(GROUP_SOURCES[group], weights, strict=True))
+                                    for group, rows in _MIX_ROWS.items() for scene, weights in rows.items()}
 
 # class parameters that are not source weights: room size (RT60 range, s), vehicle top speed (m/s), ...
 SCENE_PARAMS: dict[str, dict] = {
