@@ -338,6 +338,16 @@ def train_step(model: nn.Module, batch: Batch, optimizer: torch.optim.Optimizer,
 
 # --- one epoch ----------------------------------------------------------------------------------------------
 
+def _this_ranks_batch(x, y_a, y_b, lam, perm, index, device) -> Batch:
+    """The batch on ``device``; under torchrun only this rank's rows of it ([B] -> [B / ranks]), without
+    Mixup's partner permutation (partners may sit on another rank)."""
+    lam = lam.to(device) if torch.is_tensor(lam) else float(lam)
+    r = ddp.rows(len(index))
+    perm = perm if ddp.world_size() == 1 else None
+    return Batch(x[r].to(device), y_a[r].to(device), y_b[r].to(device), lam, perm, index[r],
+                 share=len(index[r]) / len(index))
+
+
 def train_epoch(model: nn.Module, train_set, normalizer, optimizer: torch.optim.Optimizer, scheduler,
                 cfg: TrainConfig, generators: Generators, extra_loss: Callable | None = None, *,
                 epoch: int = 0, scaler=None, amp_dtype=None, stopwatch: Stopwatch | None = None,
@@ -362,11 +372,7 @@ def train_epoch(model: nn.Module, train_set, normalizer, optimizer: torch.optim.
             else:
                 y_a, y_b, lam, perm = y, y, 1.0, None
         with stopwatch("model"):       # forward, loss, backward, Adam, then the lr of the next batch
-            lam = lam.to(device) if torch.is_tensor(lam) else float(lam)
-            r = ddp.rows(len(index))   # this rank's rows: [B] -> [B / ranks] (all of them alone)
-            perm = perm if ddp.world_size() == 1 else None   # mixing partners may sit on another rank
-            batch = Batch(x[r].to(device), y_a[r].to(device), y_b[r].to(device), lam, perm, index[r],
-                          share=len(index[r]) / len(index))
+            batch = _this_ranks_batch(x, y_a, y_b, lam, perm, index, device)
             where = f"epoch {epoch + 1}/{cfg.epochs}, step {step + 1}/{len(batches)}"
             losses.append(train_step(model, batch, optimizer, cfg, extra_loss, scaler, amp_dtype, where))
             scheduler.step()

@@ -62,6 +62,7 @@ from asclab.course.runner import run_notebook
 from asclab.course.submissions import Submissions, find_submissions, known_notebooks, layouts_help
 from asclab.course.table import Outcomes, build_columns, build_rows
 from asclab.profiles import get as get_profile
+from asclab.scale import dask_client
 
 
 def _invalid_reason(path: Path) -> str | None:
@@ -186,8 +187,6 @@ def _tasks(found: Submissions) -> list[Task]:
 def _engine(jobs: int, cluster: Any) -> Iterator[concurrent.futures.Executor | None]:
     """The engine: a Dask cluster's executor, N local processes, or None (here, one after the other)."""
     if cluster is not None:
-        from asclab.scale import dask_client
-
         with dask_client(cluster) as client:
             executor = client.get_executor(pure=False)
             try:
