@@ -39,7 +39,7 @@ from asclab.distill import cached_teacher_logits, ensemble_logits, make_kd_hook,
 from asclab.evaluate import evaluate, predict
 from asclab.features import Normalizer
 from asclab.models import registry
-from asclab.runs import run_key, run_or_load
+from asclab.runs import load_finished_run, run_key, run_or_load
 from asclab.train import TrainConfig
 
 
@@ -276,8 +276,16 @@ def _value_token(value, seen: frozenset):
                     "(numbers, strings, tensors, functions, models) to plain names before training")
 
 
+class NotCached(LookupError):
+    """A run that a Workspace with ``train=False`` was asked for has not been trained."""
+
+
 class Workspace:
-    """Dataset, features, normalizers and shared runs for one (profile, data, seed)."""
+    """Dataset, features, normalizers and shared runs for one (profile, data, seed).
+
+    ``train`` (default True): train a run that the cache lacks; False: only load finished runs, and raise
+    :class:`NotCached` for a missing one (the reproduction page reads what notebooks 03-06 trained).
+    """
 
     def __init__(self, profile: profiles.Profile, dataset: data.TAU22, features, seed: int = 0,
                  home: Path | None = None, progress: bool = False):
@@ -293,6 +301,7 @@ class Workspace:
         self._index = {f: i for i, f in enumerate(features.filenames)}
         self._sets: dict = {}
         self._normalizers: dict = {}
+        self.train = True
 
     @classmethod
     def open(cls, profile="demo", data_dir=None, seed: int = 0, progress: bool = False) -> Workspace:
@@ -361,12 +370,21 @@ class Workspace:
         # whatever else the caller names (KD settings, teachers)
         key = run_key(name, split, cfg, model, self.data_key, pretrained_from=pretrained_from, **key_extra)
         out_dir = self.runs_dir / f"{name}-split{split}-{key}"
-        result = run_or_load(model, self.train_set(split), cfg, out_dir, self.normalizer(split),
-                             key=key, test_set=self.test_set, extra_loss=extra_loss,
-                             description=f"{name} on split{split} ({self.profile.name} profile)")
+        result = self._run_or_load(model, self.train_set(split), cfg, out_dir, self.normalizer(split),
+                                   key=key, test_set=self.test_set, extra_loss=extra_loss,
+                                   description=f"{name} on split{split} ({self.profile.name} profile)")
         metrics = result.metrics or evaluate(predict(result.model, self.test_set, self.normalizer(split)),
                                              self.test_set)
         return Run(name, split, result.model, metrics, result.history, out_dir, pretrained_from)
+
+    def _run_or_load(self, model, train_set, cfg, out_dir, normalizer, key, device=None, **kwargs):
+        """``runs.run_or_load``, or with ``self.train`` False the finished run only (else NotCached)."""
+        if self.train:
+            return run_or_load(model, train_set, cfg, out_dir, normalizer, key=key, device=device, **kwargs)
+        found = load_finished_run(model, out_dir, key, cfg.device if device is None else device)
+        if found is None:
+            raise NotCached(f"no finished run in {out_dir}")
+        return found
 
     def train_teacher(self, name: str, split: int, weights_dir=None, pretrained: bool = True) -> Run:
         """Fine-tune a teacher of Table 1 on a split (from its pre-trained checkpoint, or from scratch with
@@ -479,9 +497,10 @@ class Workspace:
                       on_epoch_start=function_key(on_epoch_start))
         out_dir = self.runs_dir / f"{name}-split{split}-{key}"
         with quantize.quiet():
-            result = run_or_load(model, self.train_set(split), cfg, out_dir, self.normalizer(split), key=key,
-                                 extra_loss=kd, on_epoch_start=on_epoch_start, device="cpu",
-                                 description=f"QAT of {student.name} on split{split} ({p.name} profile)")
+            result = self._run_or_load(model, self.train_set(split), cfg, out_dir, self.normalizer(split),
+                                       key=key, extra_loss=kd, on_epoch_start=on_epoch_start, device="cpu",
+                                       description=f"QAT of {student.name} on split{split} "
+                                                   f"({p.name} profile)")
         return Run(name, split, result.model, result.metrics, result.history, out_dir)
 
     def evaluate_quantized(self, student: Run, qat: Run, qat_int8: torch.nn.Module,

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from asclab import claims, complexity, experiment, paper, profiles, quantize, runs, storage
+from asclab import claims, complexity, experiment, paper, profiles, quantize, storage
 from asclab.distill import make_kd_hook
 from asclab.experiment import Workspace
 from asclab.models import registry
@@ -122,31 +122,17 @@ def plan(profile: profiles.Profile, everything: bool = False) -> list[Step]:
     return steps
 
 
-class NotCached(LookupError):
-    """A run that :func:`cache_only` was asked to load has not been trained."""
+NotCached = experiment.NotCached
 
 
 @contextlib.contextmanager
-def cache_only() -> Iterator[None]:
-    """Within this block a Workspace loads finished runs and raises :class:`NotCached` instead of training.
-
-    It replaces ``asclab.experiment.run_or_load`` (the one place where Workspace trains) by a loader with
-    the same key. A ``Workspace(train=False)`` switch would be the cleaner hook.
-    """
-    original = experiment.run_or_load
-
-    def load_only(model, train_set, cfg, out_dir, normalizer, key=None, device=None, **_):
-        device = cfg.device if device is None else device
-        found = runs.load_finished_run(model, out_dir, key or cfg.key(), device)
-        if found is None:
-            raise NotCached(f"no finished run in {out_dir}")
-        return found
-
-    experiment.run_or_load = load_only
+def cache_only(ws) -> Iterator[None]:
+    """Within this block ``ws`` loads finished runs and raises :class:`NotCached` instead of training."""
+    before, ws.train = ws.train, False
     try:
         yield
     finally:
-        experiment.run_or_load = original
+        ws.train = before
 
 
 # --- one seed ----------------------------------------------------------------------------------------
@@ -235,7 +221,7 @@ def run_seed(ws, steps: list[Step], train: bool = True, progress: bool = False,
     from tqdm.auto import tqdm
 
     out = SeedRuns(ws.seed, {}, {}, [], len(ws.test_set))
-    guard = contextlib.nullcontext() if train else cache_only()
+    guard = contextlib.nullcontext() if train else cache_only(ws)
     with guard, teachers_once(ws):
         for stage in STAGES[1:]:
             todo = [s for s in steps if s.stage == stage]
