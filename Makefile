@@ -9,6 +9,18 @@ ifndef PYTHON
 PYTHON := $(shell for p in $(PYTHON_CANDIDATES); do \
 	$$p -c '$(IS_SUPPORTED)' >/dev/null 2>&1 && { command -v $$p; break; }; done)
 endif
+# A pyenv shim refuses a version that is installed but not selected ("pyenv: python3.13: command not found"):
+# then PYTHON=python3.13 means pyenv's own copy of it, ~/.pyenv/versions/3.13.*/bin/python3.13.
+ifneq ($(PYTHON),)
+ifneq ($(shell $(PYTHON) -c 'import sys' >/dev/null 2>&1 && echo runs),runs)
+PYENV_COPY := $(shell for p in $${PYENV_ROOT:-$$HOME/.pyenv}/versions/*/bin/$(notdir $(PYTHON)); do \
+	$$p -c 'import sys' >/dev/null 2>&1 && { echo $$p; break; }; done)
+ifneq ($(PYENV_COPY),)
+$(info PYTHON=$(PYTHON) does not run here (a pyenv shim for a version not selected): using $(PYENV_COPY))
+override PYTHON := $(PYENV_COPY)
+endif
+endif
+endif
 VENV ?= .venv
 BIN := $(VENV)/bin
 PROFILE ?= demo

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import time
 from pathlib import Path
 
 EXIT_FAILED = 1      # the command ran, but something it ran failed (a notebook, a submission)
@@ -100,11 +101,13 @@ def cmd_reproduce(args) -> int:
     out = Path(args.out or f"runs/reproduction-{args.profile}").resolve()
     seeds = sorted(set(args.seeds), key=args.seeds.index)
     command = f"asclab reproduce --profile {args.profile} --seeds {' '.join(map(str, seeds))}"
+    start = time.perf_counter()
+    timings = {"command": command, "commit": reproduce.git_commit(notebooks.repo_root())}
     with environment.headless_threads():
         if not args.no_train:
-            timings = reproduce.train_all(args.profile, seeds, args.data_dir, progress=not args.no_progress)
-            storage.write_json(out / "timings.json", {**timings, "command": command,
-                                                      "machine": reproduce.machine()})
+            progress = not args.no_progress
+            timings.update(reproduce.train_all(args.profile, seeds, args.data_dir, progress=progress))
+            storage.write_json(out / "timings.json", {**timings, "machine": reproduce.machine()})
         page = notebooks.select_notebooks(notebooks.list_notebooks(), ["07"])[0]
         parameters = {"PROFILE": args.profile, "SEED": seeds[0], "SEEDS": seeds, "DATA_DIR": args.data_dir,
                       "OUT_DIR": str(out), "INTERACTIVE": False}
@@ -114,8 +117,19 @@ def cmd_reproduce(args) -> int:
     if not result.ok:
         print(f"asclab reproduce: {page.name} failed: {result.failure_text()} (open {result.output})")
         return EXIT_FAILED
-    paths = reproduce.render_page(out / page.name, out)
-    print(f"page: {paths['markdown']} and {paths['html']}; figures: {out / 'figures'}")
+    wall = time.perf_counter() - start
+    timings.update(machine=reproduce.machine(), wall_seconds=round(wall, 1),
+                   finished=time.strftime("%Y-%m-%d %H:%M %Z"),
+                   page_seconds=round(wall - timings.get("total_seconds", 0.0), 1))
+    if not args.no_train:          # the training's record, completed with the page and the wall time
+        storage.write_json(out / "timings.json", timings)
+    paths = reproduce.render_page(out / page.name, out, header=reproduce.provenance(timings))
+    if (out / "metrics.json").is_file():           # the one table the README quotes
+        summary = reproduce.summary_markdown(storage.read_json(out / "metrics.json"))
+        paths["summary"] = storage.atomic_write_text(out / "summary.md", summary)
+    print(f"page: {paths['markdown']} and {paths['html']}; figures: {out / 'figures'}; "
+          + (f"summary: {paths['summary']}; " if "summary" in paths else "")
+          + f"wall time {wall / 60:.1f} min")
     return 0
 
 

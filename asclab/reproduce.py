@@ -422,6 +422,24 @@ def to_json(results: claims.Results, claim_results: list, per_seed: list[SeedRun
     }
 
 
+def summary_markdown(metrics: dict) -> str:
+    """The README's one table of what a reproduction found, from notebook 07's ``metrics.json``: per claim its
+    verdict, the cases that hold, and every case's effect (mean ± std over seeds, in points)."""
+    def effect(case: dict) -> str:
+        where = "avg" if case["split"] == str(claims.AVG) else f"split {case['split']}"
+        paper_part = "" if case["paper"] is None else f" ({case['paper']:+.1f})"
+        return f"{case['label']}, {where}: {case['mean']:+.1f} ± {case['std']:.1f}{paper_part}"
+
+    rows = ["| claim | verdict | holds | effect per case: mean ± std over seeds, points (paper) |",
+            "| --- | --- | --- | --- |"]
+    for c in metrics.get("claims", []):
+        held = sum(case["status"] == claims.HOLDS for case in c["cases"])
+        effects = "; ".join(effect(case) for case in c["cases"]) or c.get("note") or "-"
+        rows.append(f"| {c['number']}. {c['title']} | {c['verdict']} | {held} of {len(c['cases'])} "
+                    f"| {effects} |")
+    return "\n".join(rows) + "\n"
+
+
 # --- the page ----------------------------------------------------------------------------------------
 def machine() -> dict:
     """Where a reproduction ran: the platform, the cores and the torch threads, for the page."""
@@ -434,9 +452,50 @@ def machine() -> dict:
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
 
 
-def render_page(executed: str | Path, out_dir: str | Path, name: str = "reproduction") -> dict[str, Path]:
+def provenance(timings: dict) -> str:
+    """The page's first lines: the command, when and where it ran and how long it took, from the record
+    ``asclab reproduce`` keeps in ``timings.json`` (training, then the page's seconds and the wall time)."""
+    m = timings.get("machine") or {}
+    where = (f"{m.get('cpu_count', '?')} cores, {m.get('torch_threads', '?')} torch threads, torch "
+             f"{m.get('torch', '?')}, {m.get('platform', '?')}")
+    parts = [f"`{timings.get('command', 'asclab reproduce')}`"]
+    if timings.get("finished"):
+        parts.append(f"finished {timings['finished']}")
+    if timings.get("commit"):
+        parts.append(f"asclab at commit {timings['commit']}")
+    lines = ["**Made by** " + ", ".join(parts) + f", on {where}."]
+    if "wall_seconds" in timings:
+        train, page = timings.get("total_seconds"), timings.get("page_seconds")
+        split = [f"training {train / 60:.1f} min" if train is not None else "",
+                 f"this page {page / 60:.1f} min" if page is not None else ""]
+        lines.append(f"**Wall time** {timings['wall_seconds'] / 60:.1f} min"
+                     + (f" ({', '.join(x for x in split if x)})" if any(split) else "") + ".")
+    per_seed = timings.get("per_seed") or {}
+    if per_seed:
+        stages = [f"seed {seed}: " + ", ".join(f"{k} {v:.0f}" for k, v in by_stage.items())
+                  for seed, by_stage in per_seed.items()]
+        lines.append("**Per seed** (seconds): " + "; ".join(stages) + ".")
+    return "\n\n".join(lines) + "\n\n"
+
+
+def git_commit(root: str | Path) -> str | None:
+    """The short commit of the checkout at ``root`` (``+dirty`` when it has changes), or None outside git."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "") if head else None
+
+
+def render_page(executed: str | Path, out_dir: str | Path, name: str = "reproduction",
+                header: str = "") -> dict[str, Path]:
     """The executed notebook as ``<name>.md`` (code hidden, figures in ``<name>_files/``) and ``<name>.html``
-    (self-contained) in ``out_dir``."""
+    (self-contained) in ``out_dir``; ``header`` (Markdown) goes above the page's first cell."""
     import nbformat
     from nbconvert import HTMLExporter, MarkdownExporter
 
@@ -448,7 +507,7 @@ def render_page(executed: str | Path, out_dir: str | Path, name: str = "reproduc
     text, resources = exporter.from_notebook_node(nb, resources={"output_files_dir": f"{name}_files"})
     for file, data in resources.get("outputs", {}).items():
         storage.atomic_write_bytes(out_dir / file, data)
-    paths = {"markdown": storage.atomic_write_text(out_dir / f"{name}.md", text)}
+    paths = {"markdown": storage.atomic_write_text(out_dir / f"{name}.md", header + text)}
     html, _ = HTMLExporter(embed_images=True).from_notebook_node(nb)
     paths["html"] = storage.atomic_write_text(out_dir / f"{name}.html", html)
     return paths

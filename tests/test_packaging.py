@@ -59,3 +59,32 @@ def test_python_range_is_the_same_everywhere():
     assert check and ((3, int(check.group(1))), (3, int(check.group(2)))) == (low, high)
     candidates = re.search(r"^PYTHON_CANDIDATES := (.*)$", makefile, re.M).group(1).split()
     assert {f"python3.{minor}" for _, minor in SUPPORTED} <= set(candidates)
+
+
+def test_a_pyenv_shim_that_refuses_its_version_is_resolved_to_pyenvs_copy(tmp_path):
+    """``make test PYTHON=python3.13`` where pyenv's shim answers "command not found" (3.13 installed but not
+    selected) uses ``$PYENV_ROOT/versions/3.13.*/bin/python3.13``; a name that runs is kept as it is."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("make") is None:
+        raise AssertionError("make is needed to test the Makefile (apt-get install make)")
+    shims, copy = tmp_path / "shims", tmp_path / "pyenv" / "versions" / "3.99.0" / "bin"
+    shims.mkdir()
+    copy.mkdir(parents=True)
+    (shims / "python3.99").write_text("#!/bin/sh\necho 'pyenv: python3.99: command not found' >&2\nexit 127\n")
+    (copy / "python3.99").symlink_to(sys.executable)
+    (shims / "python3.99").chmod(0o755)
+    env = {**os.environ, "PATH": f"{shims}{os.pathsep}{os.environ['PATH']}", "PYENV_ROOT": str(tmp_path / "pyenv")}
+
+    def dry_run(python: str) -> str:
+        out = subprocess.run(["make", "-n", "python-check", f"PYTHON={python}", f"VENV={tmp_path / 'venv'}"],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        return out.stdout + out.stderr
+
+    resolved = dry_run("python3.99")
+    assert f"using {copy / 'python3.99'}" in resolved and f'[ -z "{copy / "python3.99"}" ]' in resolved
+    kept = dry_run(sys.executable)
+    assert "using" not in kept and f'[ -z "{sys.executable}" ]' in kept

@@ -144,3 +144,51 @@ def test_two_seeds_of_the_whole_matrix_give_every_claim_a_verdict(tmp_path, coun
     assert set(flatten_metrics(metrics)) == {"n_runs", "claims_tested", "int8.params", "int8.bytes", "int8.macs"}
     assert metrics["claims_tested"] == 7 and len(metrics["accuracy"]["model1"]["5"]) == 2
     assert len(reproduce.effect_rows(found)) == sum(len(c.cases) for c in found)
+    summary = reproduce.summary_markdown(metrics).splitlines()
+    assert len(summary) == 2 + 7 and all(f"| {c.verdict} |" in row for c, row in zip(found, summary[2:]))
+
+
+# --- the command's record of itself -------------------------------------------------------------------------
+def test_asclab_reproduce_records_its_wall_time_and_opens_the_page_with_it(tmp_path, monkeypatch):
+    """The command's wiring, with the training and the notebook replaced: timings.json gets the command, the
+    commit, the machine and the wall time; the page's first lines say them."""
+    import nbformat
+
+    from asclab import cli, storage
+    from asclab.course import runner
+    from asclab.course.results import NotebookResult
+
+    per_seed = {"0": {"data": 2.0, "teachers": 3.0}, "1": {"data": 1.0, "teachers": 4.0}}
+    monkeypatch.setattr(reproduce, "train_all", lambda *a, **k: {"per_seed": per_seed, "total_seconds": 10.0})
+
+    def fake_run(page, output, parameters, **kwargs):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 07 · The reproduction")])
+        nbformat.write(nb, str(output))
+        storage.write_json(Path(parameters["OUT_DIR"]) / "metrics.json", {"claims": [
+            {"number": 7, "title": "accuracy grows with the split", "verdict": "mixed", "note": "",
+             "cases": [{"label": "split up", "split": "10", "mean": 2.04, "std": 0.51, "paper": 1.0,
+                        "status": "holds"},
+                       {"label": "split up", "split": "25", "mean": -0.3, "std": 1.0, "paper": None,
+                        "status": "unclear"}]}]})
+        return NotebookResult(name=page.stem, input=page, output=output, out_dir=Path(parameters["OUT_DIR"]),
+                              status="ok")
+
+    monkeypatch.setattr(runner, "run_notebook", fake_run)
+    out = tmp_path / "page"
+    assert cli.main(["reproduce", "--profile", "smoke", "--seeds", "0", "1", "--out", str(out),
+                     "--no-progress"]) == 0
+    timings = storage.read_json(out / "timings.json")
+    assert timings["command"] == "asclab reproduce --profile smoke --seeds 0 1"
+    assert timings["per_seed"] == per_seed and timings["total_seconds"] == 10.0
+    assert timings["wall_seconds"] >= 0 and timings["page_seconds"] == pytest.approx(
+        timings["wall_seconds"] - 10.0, abs=0.11)
+    assert timings["machine"]["cpu_count"] >= 1 and "finished" in timings
+    page = (out / "reproduction.md").read_text()
+    assert page.startswith("**Made by** `asclab reproduce --profile smoke --seeds 0 1`")
+    assert "seed 0: data 2, teachers 3; seed 1: data 1, teachers 4." in page
+    assert page.index("**Wall time**") < page.index("# 07 · The reproduction")
+    assert (out / "reproduction.html").is_file()
+    assert (out / "summary.md").read_text().splitlines()[2] == (
+        "| 7. accuracy grows with the split | mixed | 1 of 2 | split up, split 10: +2.0 ± 0.5 (+1.0); "
+        "split up, split 25: -0.3 ± 1.0 |")
+
