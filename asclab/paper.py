@@ -310,8 +310,9 @@ def our_settings(profile) -> list[dict]:
              why="ours: soft enough to show which classes the ensemble confuses (metro vs tram) without "
                  "flattening its ranking", where="asclab/profiles.py: kd_temperature"),
         dict(setting="KD weight w (the label loss gets 1 - w)", value=p.kd_weight, paper="not given",
-             why="ours: half the signal from the teachers, half from the labels, which are scarce on the "
-                 "small splits but clean", where="asclab/profiles.py: kd_weight"),
+             why="ours: most of the signal from the teachers where they lead the labels-only student by "
+                 "10-20 points (demo, full); half and half in the paper profile",
+             where="asclab/profiles.py: kd_weight"),
         dict(setting="Mixup α (Models 3-4)", value=mixup, paper="Mixup named, α not given",
              why=_origin("mixup_alpha", mixup, "mild mixing keeps most of each clip"),
              where="asclab/augment.py: _DEFAULT_MIX_ALPHA"),

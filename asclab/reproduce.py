@@ -424,18 +424,22 @@ def to_json(results: claims.Results, claim_results: list, per_seed: list[SeedRun
 
 def summary_markdown(metrics: dict) -> str:
     """The README's one table of what a reproduction found, from notebook 07's ``metrics.json``: per claim its
-    verdict, the cases that hold, and every case's effect (mean ± std over seeds, in points)."""
-    def effect(case: dict) -> str:
-        where = "avg" if case["split"] == str(claims.AVG) else f"split {case['split']}"
-        paper_part = "" if case["paper"] is None else f" ({case['paper']:+.1f})"
-        return f"{case['label']}, {where}: {case['mean']:+.1f} ± {case['std']:.1f}{paper_part}"
+    verdict, how many cases hold and where, and the range of the effects (means over seeds, in points) beside
+    the paper's range. Every case, with its spread, is on the page."""
+    def span(values: list[float]) -> str:
+        return "-" if not values else (f"{values[0]:+.1f}" if len(values) == 1 else
+                                       f"{min(values):+.1f} to {max(values):+.1f}")
 
-    rows = ["| claim | verdict | holds | effect per case: mean ± std over seeds, points (paper) |",
-            "| --- | --- | --- | --- |"]
+    rows = ["| claim | verdict | cases that hold | splits where all hold | effects, points (paper) |",
+            "| --- | --- | --- | --- | --- |"]
     for c in metrics.get("claims", []):
-        held = sum(case["status"] == claims.HOLDS for case in c["cases"])
-        effects = "; ".join(effect(case) for case in c["cases"]) or c.get("note") or "-"
-        rows.append(f"| {c['number']}. {c['title']} | {c['verdict']} | {held} of {len(c['cases'])} "
+        cases = c["cases"]
+        held = sum(case["status"] == claims.HOLDS for case in cases)
+        where = ", ".join("avg" if s == str(claims.AVG) else s for s in c["holds_at"]) or "-"
+        ours = span([case["mean"] for case in cases])
+        theirs = span([case["paper"] for case in cases if case["paper"] is not None])
+        effects = f"{ours} ({theirs})" if cases else (c.get("note") or "-")
+        rows.append(f"| {c['number']}. {c['title']} | {c['verdict']} | {held} of {len(cases)} | {where} "
                     f"| {effects} |")
     return "\n".join(rows) + "\n"
 
