@@ -469,11 +469,10 @@ def provenance(timings: dict) -> str:
         parts.append(f"asclab at commit {timings['commit']}")
     lines = ["**Made by** " + ", ".join(parts) + f", on {where}."]
     if "wall_seconds" in timings:
-        train, page = timings.get("total_seconds"), timings.get("page_seconds")
-        split = [f"training {train / 60:.1f} min" if train is not None else "",
-                 f"this page {page / 60:.1f} min" if page is not None else ""]
+        labels = {"total_seconds": "training", "page_seconds": "this page"}
+        spent = [f"{label} {timings[key] / 60:.1f} min" for key, label in labels.items() if key in timings]
         lines.append(f"**Wall time** {timings['wall_seconds'] / 60:.1f} min"
-                     + (f" ({', '.join(x for x in split if x)})" if any(split) else "") + ".")
+                     + (f" ({', '.join(spent)})" if spent else "") + ".")
     per_seed = timings.get("per_seed") or {}
     if per_seed:
         stages = [f"seed {seed}: " + ", ".join(f"{k} {v:.0f}" for k, v in by_stage.items())
